@@ -1,0 +1,57 @@
+# The README's two commands are `make demo` and `make test`; both install what they need and are
+# safe to run twice. Everything else here is what they are made of.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian packages the local environment and the browser test need.
+APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core chromium chromium-driver wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup system-packages demo test lint typecheck hadolint unit bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+system-packages: ## Install the Debian packages (nginx + Lua, Chromium) when missing
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  command -v apt-get >/dev/null || { echo "error: missing packages ($$missing) and no apt-get: install them with your package manager." >&2; exit 1; }; \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt app/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+setup: system-packages $(VENV)/.installed ## Install everything (Debian packages, virtualenv, Python packages)
+
+demo: setup ## Start the app on loopback and print its URL (Ctrl-C stops it)
+	$(PY) -m localenv demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy app localenv infra stacks
+
+hadolint: $(VENV)/.installed
+	$(VENV)/bin/hadolint app/Dockerfile
+
+unit: setup
+	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90
+
+test: setup lint typecheck hadolint unit ## Run every check CI runs: linters, type checks, all tests
+
+bench: setup ## Roll out under load at 3 and 10 replicas; print the table and write the chart
+	$(PY) -m localenv bench
+
+clean: ## Remove the virtualenvs and caches
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .coverage*

@@ -1,0 +1,49 @@
+"""How the ingress talks to the app's pods, defined once for ingress-nginx on EKS and the local nginx.
+
+infra's ingress-nginx release renders `controller_config()` into the controller's ConfigMap; the
+local environment writes the same values into its nginx.conf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.timing import INGRESS_UPSTREAM_KEEPALIVE_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressTuning:
+    """Retry and keep-alive behaviour between the ingress and the app's pods."""
+
+    proxy_next_upstream: str = "error timeout"
+    """Retry on a failed connection or timeout only: a 502/503 answer is a real failure, never hidden."""
+    proxy_next_upstream_tries: int = 3
+    """Attempts per request, the first included."""
+    proxy_next_upstream_timeout: int = 10
+    """Seconds all attempts together may take."""
+    proxy_connect_timeout: int = 5
+    """Seconds to open a connection to a pod."""
+    proxy_read_timeout: int = 60
+    """Seconds to wait for a pod's answer."""
+    upstream_keepalive_timeout: int = INGRESS_UPSTREAM_KEEPALIVE_S
+    """Idle upstream connections are closed by the ingress after this; gunicorn's keep-alive is longer."""
+    upstream_keepalive_connections: int = 320
+    """Idle upstream connections kept per worker."""
+    upstream_keepalive_requests: int = 10000
+    """Requests per upstream connection before the ingress opens a fresh one."""
+
+    def controller_config(self) -> dict[str, str]:
+        """ingress-nginx ConfigMap keys (`controller.config` in the Helm chart); values are strings."""
+        return {
+            "proxy-next-upstream": self.proxy_next_upstream,
+            "proxy-next-upstream-tries": str(self.proxy_next_upstream_tries),
+            "proxy-next-upstream-timeout": str(self.proxy_next_upstream_timeout),
+            "proxy-connect-timeout": str(self.proxy_connect_timeout),
+            "proxy-read-timeout": str(self.proxy_read_timeout),
+            "upstream-keepalive-timeout": str(self.upstream_keepalive_timeout),
+            "upstream-keepalive-connections": str(self.upstream_keepalive_connections),
+            "upstream-keepalive-requests": str(self.upstream_keepalive_requests),
+        }
+
+
+INGRESS_TUNING = IngressTuning()

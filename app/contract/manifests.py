@@ -1,0 +1,295 @@
+"""Render the app's Kubernetes objects as plain dicts: the one description of how the app runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.contract.settings import AppSettings
+
+Manifest = dict[str, Any]
+
+# The container's only writable paths are these emptyDirs (readOnlyRootFilesystem).
+TMP_VOLUME = "tmp"
+UID = 10001
+READINESS_PATH = "/readyz"
+LIVENESS_PATH = "/healthz"
+PORT_NAME = "http"
+SERVICE_PORT = 80
+CONTAINER_NAME = "web"
+
+
+@dataclass(frozen=True)
+class Manifests:
+    """The app's objects, in the order a cluster should receive them."""
+
+    namespace: Manifest
+    service: Manifest
+    deployment: Manifest
+    pod_disruption_budget: Manifest
+    autoscaler: Manifest
+    network_policy: Manifest
+    ingress: Manifest
+
+    def all(self) -> list[Manifest]:
+        """Every object, dependencies first (Namespace before anything namespaced, Service before Ingress)."""
+        return [
+            self.namespace,
+            self.service,
+            self.deployment,
+            self.pod_disruption_budget,
+            self.autoscaler,
+            self.network_policy,
+            self.ingress,
+        ]
+
+
+def selector_labels(settings: AppSettings) -> dict[str, str]:
+    """Labels that pick the app's pods; never include the version (a selector is immutable)."""
+    return {"app.kubernetes.io/name": settings.name, "app.kubernetes.io/instance": settings.name}
+
+
+def _labels(settings: AppSettings) -> dict[str, str]:
+    return {
+        **selector_labels(settings),
+        "app.kubernetes.io/part-of": "example-app",
+        "app.kubernetes.io/component": "web",
+    }
+
+
+def _metadata(settings: AppSettings, **extra: Any) -> dict[str, Any]:
+    return {"name": settings.name, "namespace": settings.namespace, "labels": _labels(settings), **extra}
+
+
+def container_env(settings: AppSettings) -> list[dict[str, str]]:
+    """The process's environment: its version from the tag, and gunicorn's timings from the contract."""
+    t = settings.timing
+    env = {
+        "APP_VERSION": settings.image_tag,
+        "APP_COMMIT": settings.commit,
+        "PORT": str(settings.container_port),
+        "WEB_WORKERS": str(settings.workers),
+        "WEB_THREADS": str(settings.threads),
+        "GRACEFUL_TIMEOUT": str(t.graceful_timeout),
+        "KEEPALIVE": str(t.keepalive),
+        "WORKER_TIMEOUT": str(t.worker_timeout),
+        # Only the ingress can reach the pod (NetworkPolicy), so its X-Forwarded-* headers are trusted.
+        "FORWARDED_ALLOW_IPS": "*",
+    }
+    return [{"name": k, "value": v} for k, v in env.items() if v]
+
+
+def _probe(path: str, period: int, timeout: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+        "successThreshold": 1,
+    }
+
+
+def _pod_spec(settings: AppSettings) -> dict[str, Any]:
+    t = settings.timing
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        # grace = preStop + gunicorn graceful_timeout + margin (app/timing.py): preStop counts against it.
+        "terminationGracePeriodSeconds": t.termination_grace,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": CONTAINER_NAME,
+                "image": settings.image,
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"name": PORT_NAME, "containerPort": settings.container_port, "protocol": "TCP"}],
+                "env": container_env(settings),
+                "startupProbe": _probe(LIVENESS_PATH, t.startup_period, t.probe_timeout, t.startup_failure_threshold),
+                # Readiness fails at once on drain; two misses under load before a healthy pod is pulled.
+                "readinessProbe": _probe(READINESS_PATH, t.readiness_period, t.probe_timeout, 2),
+                "livenessProbe": _probe(
+                    LIVENESS_PATH, t.liveness_period, t.probe_timeout, t.liveness_failure_threshold
+                ),
+                # Endpoint removal and SIGTERM race; sleeping first lets every ingress forget the pod
+                # (pre_stop > endpoint_propagation) while it still serves whatever reaches it.
+                "lifecycle": {"preStop": {"sleep": {"seconds": t.pre_stop}}},
+                "resources": {
+                    "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
+                    "limits": {"cpu": settings.cpu_limit, "memory": settings.memory_limit},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "runAsUser": UID,
+                    "runAsGroup": UID,
+                    "privileged": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}}],
+        "topologySpreadConstraints": [
+            _spread(settings, "topology.kubernetes.io/zone"),
+            _spread(settings, "kubernetes.io/hostname"),
+        ],
+    }
+
+
+def _spread(settings: AppSettings, key: str) -> dict[str, Any]:
+    # ScheduleAnyway: a surge pod must never wait for a node in the "right" zone; skew is a preference.
+    return {
+        "maxSkew": 1,
+        "topologyKey": key,
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": selector_labels(settings)},
+        "matchLabelKeys": ["pod-template-hash"],
+    }
+
+
+def deployment(settings: AppSettings) -> Manifest:
+    """The Deployment: a surge rollout (new pods ready before old ones go) with the drain budget above."""
+    t = settings.timing
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(settings),
+        "spec": {
+            "replicas": settings.replicas,
+            "revisionHistoryLimit": 10,
+            "selector": {"matchLabels": selector_labels(settings)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": settings.max_surge, "maxUnavailable": settings.max_unavailable},
+            },
+            "minReadySeconds": t.min_ready,
+            "progressDeadlineSeconds": t.progress_deadline,
+            "template": {
+                "metadata": {
+                    "labels": {**_labels(settings), "app.kubernetes.io/version": settings.image_tag},
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(settings.container_port)},
+                },
+                "spec": _pod_spec(settings),
+            },
+        },
+    }
+
+
+def render(settings: AppSettings) -> Manifests:
+    """All of the app's objects for these (already validated) settings."""
+    ingress_annotations: dict[str, str] = {}
+    tls: list[dict[str, Any]] = []
+    if settings.tls_cluster_issuer:
+        ingress_annotations["cert-manager.io/cluster-issuer"] = settings.tls_cluster_issuer
+        tls = [{"hosts": [settings.host], "secretName": f"{settings.name}-tls"}]
+    ingress_spec: dict[str, Any] = {
+        "ingressClassName": settings.ingress_class,
+        "rules": [
+            {
+                "host": settings.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": settings.name, "port": {"name": PORT_NAME}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if tls:
+        ingress_spec["tls"] = tls
+    return Manifests(
+        namespace={
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": settings.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": "example-app",
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            },
+        },
+        service={
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(settings),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector_labels(settings),
+                "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+            },
+        },
+        deployment=deployment(settings),
+        pod_disruption_budget={
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _metadata(settings),
+            "spec": {
+                # Node drains evict one pod at a time; rollouts are governed by the strategy instead.
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": selector_labels(settings)},
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+        },
+        autoscaler={
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": _metadata(settings),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": settings.name},
+                "minReplicas": settings.replicas,
+                "maxReplicas": settings.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": settings.target_cpu_percent},
+                        },
+                    }
+                ],
+            },
+        },
+        network_policy={
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _metadata(settings),
+            "spec": {
+                "podSelector": {"matchLabels": selector_labels(settings)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": settings.ingress_namespace}
+                                }
+                            }
+                        ],
+                        "ports": [{"port": settings.container_port, "protocol": "TCP"}],
+                    }
+                ],
+            },
+        },
+        ingress={
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": _metadata(settings, annotations=ingress_annotations),
+            "spec": ingress_spec,
+        },
+    )

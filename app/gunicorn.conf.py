@@ -1,0 +1,94 @@
+"""gunicorn settings for example-app; every timing value comes from app/timing.py.
+
+Environment (all optional): PORT or BIND, WEB_WORKERS, WEB_THREADS, GRACEFUL_TIMEOUT, KEEPALIVE.
+The deployment contract sets GRACEFUL_TIMEOUT and KEEPALIVE from the same Timing it renders into
+the pod's probes and grace period, so the pod and the process agree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from app.timing import Timing
+
+_timing = Timing()
+
+
+def _int_env(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SystemExit(f"{name}={raw!r} is not a whole number ≥ {minimum}: fix or unset it.")
+    return int(raw)
+
+
+bind = os.environ.get("BIND") or f"0.0.0.0:{_int_env('PORT', 8080)}"
+workers = _int_env("WEB_WORKERS", 2)
+# gthread keeps connections alive (sync workers never do) so the ingress can reuse them.
+worker_class = "gthread"
+threads = _int_env("WEB_THREADS", 4)
+# After SIGTERM, in-flight requests get graceful_timeout to finish; the pod's grace period covers it.
+graceful_timeout = _int_env("GRACEFUL_TIMEOUT", _timing.graceful_timeout)
+# keep-alive 75 s > ingress-nginx's upstream keep-alive 60 s: the ingress always closes an idle
+# connection first, so it never reuses one gunicorn has just closed ("upstream prematurely closed").
+keepalive = _int_env("KEEPALIVE", _timing.keepalive)
+timeout = _int_env("WORKER_TIMEOUT", _timing.worker_timeout)
+# The worker heartbeat file on tmpfs: a container's overlay disk can stall it and get workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+accesslog = "-"
+errorlog = "-"
+logger_class = "app.access_log.JsonAccessLogger"
+# The ingress sets X-Forwarded-*; trust them only from addresses we are told to (default: loopback).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+wsgi_app = "app.wsgi:application"
+# gunicorn 27's control socket sits at one per-user path: several pods on one host would fight over
+# it, and a read-only root filesystem has nowhere to put it. Nothing here uses gunicornc.
+control_socket_disable = True
+
+# prometheus_client multiprocess mode needs its directory before any worker imports the app.
+_CREATED_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _CREATED_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="example-app-metrics-", dir=worker_tmp_dir)
+_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server: Any) -> None:
+    """Start from an empty metrics directory: files of a previous run would be summed in."""
+    os.makedirs(_METRICS_DIR, exist_ok=True)
+    for entry in os.listdir(_METRICS_DIR):
+        os.unlink(os.path.join(_METRICS_DIR, entry))
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, mark the worker draining (/readyz → 503) before gunicorn's own graceful exit."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def drain_then_exit(signum: int, frame: Any) -> None:
+        from app.web import DRAINING
+
+        DRAINING.start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, drain_then_exit)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges so /metrics reports only living processes."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics directory if this process created it."""
+    if _CREATED_METRICS_DIR:
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
