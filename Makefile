@@ -51,7 +51,7 @@ unit: setup
 test: setup lint typecheck hadolint unit ## Run every check CI runs: linters, type checks, all tests
 
 bench: setup ## Roll out under load at 3 and 10 replicas; print the table and write the chart
-	$(PY) -m localenv bench
+	$(PY) -m localenv.bench
 
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .coverage*
