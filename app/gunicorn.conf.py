@@ -17,8 +17,16 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from app.timing import Timing
+from app.version import BuildInfo, VersionError
 
 _timing = Timing()
+
+# Refuse a bad APP_VERSION here, in the master, before binding: one clear line and exit 1, instead of
+# every worker failing to import the app with a traceback and the master giving up afterwards.
+try:
+    BuildInfo.from_environ()
+except VersionError as error:
+    raise SystemExit(f"example-app refuses to start: {error}") from None
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:

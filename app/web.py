@@ -86,7 +86,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     build: BuildInfo = app.config.get("BUILD_INFO") or BuildInfo.from_environ()
     app.config["BUILD_INFO"] = build
     metrics.publish_build_info(build.version, build.commit)
-    draining: Draining = app.config.get("DRAINING") or DRAINING
+    # `is None`, not `or`: a fresh Draining is falsy, and a test's own must not fall back to the global.
+    configured_draining = app.config.get("DRAINING")
+    draining: Draining = DRAINING if configured_draining is None else configured_draining
 
     @app.before_request
     def _start_clock() -> None:
