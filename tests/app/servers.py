@@ -59,3 +59,50 @@ class Gunicorn:
             os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.wait(10)
+
+
+def gunicorn_environment(**overrides: str) -> dict[str, str]:
+    """This environment minus anything that would change the app under test, plus `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PROMETHEUS_", "GUNICORN_"))}
+    for name in ("BIND", "PORT", "WEB_WORKERS", "WEB_THREADS", "GRACEFUL_TIMEOUT", "KEEPALIVE", "WORKER_TIMEOUT"):
+        env.pop(name, None)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])
+    env["BIND"] = "127.0.0.1:0"  # port 0: the kernel picks a free port, gunicorn logs which
+    env.update(overrides)
+    return env
+
+
+def run_gunicorn(log_dir: Path, env: dict[str, str], app_uri: str = TEST_WSGI_APP) -> Gunicorn:
+    """Start gunicorn in its own process group; output goes to files so a full pipe never blocks it."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = log_dir / "stdout", log_dir / "stderr"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [str(GUNICORN), "-c", str(GUNICORN_CONF), app_uri],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Gunicorn(process=process, stdout=stdout, stderr=stderr)
+
+
+def wait_until_serving(server: Gunicorn, workers: int, deadline_s: float = 20.0) -> None:
+    """Wait for the port, every worker's boot line, and a 200 from /healthz."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {server.process.returncode}:\n{server.logs()}")
+        logs = server.logs()
+        match = _LISTENING.search(logs)
+        if match and logs.count("Booting worker") >= workers:
+            server.port = int(match.group(1))
+            try:
+                if server.get("/healthz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"gunicorn did not serve within {deadline_s} s:\n{server.logs()}")
