@@ -1,0 +1,101 @@
+"""The smoke suite's options and the release it checks: a deployed environment, or a fresh local one.
+
+    pytest tests/smoke --base-url https://example-app.int.example.com --expected-version v1.2.3
+
+checks that environment (only the tests that take the `release` fixture run then). Without
+--base-url — the normal `make test` run — the same tests run against a release made here: a real
+app deployed at one version and moved to a new one, then checked for the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, validate_base_url
+from app.version import is_valid_tag
+from tests.smoke.appserver import serve_app
+
+LOCAL_FIRST_VERSION = "v0.0.1-smoke"
+LOCAL_RELEASED_VERSION = "v0.0.2-smoke"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options of `pytest tests/smoke`; the deploy pipeline passes the stack's URL and the tag it deployed."""
+    group = parser.getgroup("smoke", "post-deploy smoke test (tests/smoke)")
+    group.addoption("--base-url", default=None, help="environment to check, e.g. https://example-app.example.com")
+    group.addoption("--expected-version", default=None, help="the image tag that must be answering, e.g. v1.2.3")
+    group.addoption("--ca-bundle", default=None, help="PEM file of CAs to trust (e.g. Let's Encrypt staging roots)")
+    group.addoption(
+        "--smoke-consecutive", type=int, default=DEFAULT_CONSECUTIVE, help="matching /version answers in a row"
+    )
+    group.addoption("--smoke-timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the version")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse inconsistent options before anything runs, with one sentence each."""
+    base_url = config.getoption("--base-url", default=None)
+    version = config.getoption("--expected-version", default=None)
+    if base_url is None:
+        if version is not None:
+            raise pytest.UsageError("--expected-version needs --base-url: name the environment to check")
+        return
+    problem = validate_base_url(base_url)
+    if problem:
+        raise pytest.UsageError(f"--base-url: {problem}")
+    if not version:
+        raise pytest.UsageError("--base-url needs --expected-version: the image tag that should answer, e.g. v1.2.3")
+    if not is_valid_tag(version):
+        raise pytest.UsageError(f"--expected-version {version!r} is not an image tag; use the release tag, e.g. v1.2.3")
+    if config.getoption("--smoke-consecutive") < 1:
+        raise pytest.UsageError("--smoke-consecutive must be ≥ 1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against a deployed environment run only the checks of that release, not the library's own tests."""
+    if config.getoption("--base-url", default=None) is None:
+        return
+    smoke_dir = Path(__file__).parent
+    own = [item for item in items if smoke_dir in Path(str(item.path)).parents]
+    deselected = [item for item in own if "release" not in getattr(item, "fixturenames", ())]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    """What the smoke tests check: where the release answers, which version it must report, and how hard to look."""
+
+    base_url: str
+    expected_version: str
+    verify: bool | str = True
+    consecutive: int = DEFAULT_CONSECUTIVE
+    timeout: float = DEFAULT_TIMEOUT
+    interval: float = DEFAULT_INTERVAL
+
+
+@pytest.fixture(scope="session")
+def release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    """The given environment, or a local release: the app at one version, then deployed at a new one."""
+    config = request.config
+    base_url = config.getoption("--base-url", default=None)
+    if base_url is not None:
+        yield Release(
+            base_url=base_url,
+            expected_version=config.getoption("--expected-version"),
+            verify=config.getoption("--ca-bundle") or True,
+            consecutive=config.getoption("--smoke-consecutive"),
+            timeout=config.getoption("--smoke-timeout"),
+        )
+        return
+    logs = tmp_path_factory.mktemp("smoke-release")
+    with serve_app(LOCAL_FIRST_VERSION, logs) as first:
+        assert first.version == LOCAL_FIRST_VERSION
+    with serve_app(LOCAL_RELEASED_VERSION, logs) as released:
+        yield Release(
+            base_url=released.url, expected_version=LOCAL_RELEASED_VERSION, consecutive=3, timeout=20, interval=0.2
+        )
