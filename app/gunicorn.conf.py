@@ -61,18 +61,43 @@ wsgi_app = "app.wsgi:application"
 # it, and a read-only root filesystem has nowhere to put it. Nothing here uses gunicornc.
 control_socket_disable = True
 
-# prometheus_client multiprocess mode needs its directory before any worker imports the app.
-_CREATED_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _CREATED_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="example-app-metrics-", dir=worker_tmp_dir)
-_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+# prometheus_client multiprocess mode needs its directory before any worker imports the app. When none
+# is given, the master makes one in on_starting (not at import: `--print-config` would leak it), named
+# after its pid so a later start can sweep the directories of masters that were SIGKILLed.
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_METRICS_PREFIX = "example-app-metrics-"
+_created_metrics_dirs: list[str] = []
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _sweep_abandoned_metrics_dirs(parent: str) -> None:
+    for entry in os.listdir(parent):
+        owner = entry.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
+        if entry.startswith(_METRICS_PREFIX) and owner.isdigit() and not _is_running(int(owner)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def on_starting(server: Any) -> None:
-    """Start from an empty metrics directory: files of a previous run would be summed in."""
-    os.makedirs(_METRICS_DIR, exist_ok=True)
-    for entry in os.listdir(_METRICS_DIR):
-        os.unlink(os.path.join(_METRICS_DIR, entry))
+    """Give workers an empty metrics directory: files of a previous run would be summed in."""
+    if not os.environ.get(_METRICS_ENV):
+        parent = worker_tmp_dir or tempfile.gettempdir()
+        _sweep_abandoned_metrics_dirs(parent)
+        created = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-", dir=parent)
+        _created_metrics_dirs.append(created)
+        os.environ[_METRICS_ENV] = created  # workers inherit it when forked
+    metrics_dir = os.environ[_METRICS_ENV]
+    os.makedirs(metrics_dir, exist_ok=True)
+    for entry in os.listdir(metrics_dir):
+        os.unlink(os.path.join(metrics_dir, entry))
 
 
 def post_worker_init(worker: Any) -> None:
@@ -98,5 +123,5 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """Remove the metrics directory if this process created it."""
-    if _CREATED_METRICS_DIR:
-        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+    for created in _created_metrics_dirs:
+        shutil.rmtree(created, ignore_errors=True)

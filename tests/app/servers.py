@@ -51,10 +51,15 @@ class Gunicorn:
         return self.stdout.read_text(errors="replace").splitlines()
 
     def stop(self) -> None:
-        """Kill whatever is left of this server's process group (the master started its own session).
+        """Stop this server and everything in its process group (the master started its own session).
 
-        Also when the master has exited: a worker that outlived it would still be in the group.
+        SIGINT first (gunicorn's quick shutdown still runs its exit hooks), then SIGKILL to the group:
+        a worker that outlived its master would still be in it.
         """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:

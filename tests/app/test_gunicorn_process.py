@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -154,3 +157,26 @@ def test_invalid_worker_count_refuses_to_start(tmp_path: Path) -> None:
     assert exit_code != 0
     assert "WEB_WORKERS='two' is not a whole number" in server.logs()
     assert "Traceback" not in server.logs()
+
+
+def test_metrics_dirs_of_killed_masters_are_swept_and_a_clean_exit_leaves_none(start_gunicorn: StartGunicorn) -> None:
+    shm = Path("/dev/shm")
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead_pid = finished.pid  # reaped: no process has it now
+    abandoned = shm / f"example-app-metrics-{dead_pid}-abandoned"
+    in_use = shm / f"example-app-metrics-{os.getpid()}-in-use"  # this test process is alive
+    abandoned.mkdir()
+    in_use.mkdir()
+    try:
+        server = start_gunicorn(workers=1)
+        assert not abandoned.exists(), "the directory of a dead master must be swept"
+        assert in_use.exists(), "a live process's directory must be left alone"
+        own = list(shm.glob(f"example-app-metrics-{server.process.pid}-*"))
+        assert len(own) == 1
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+        assert not own[0].exists(), "a clean exit removes the directory it made"
+    finally:
+        shutil.rmtree(abandoned, ignore_errors=True)
+        shutil.rmtree(in_use, ignore_errors=True)

@@ -1,0 +1,99 @@
+"""Every relation between the numbers in app/timing.py, and that Timing.problems catches each broken one."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from app.contract.ingress import INGRESS_TUNING
+from app.timing import INGRESS_UPSTREAM_KEEPALIVE_S, LOCAL_TIMING, Timing
+
+BUDGETS = [pytest.param(Timing(), id="eks"), pytest.param(LOCAL_TIMING, id="local")]
+
+
+@pytest.mark.parametrize("timing", BUDGETS)
+def test_budget_is_sound(timing: Timing) -> None:
+    assert timing.problems() == []
+
+
+@pytest.mark.parametrize("timing", BUDGETS)
+def test_pre_stop_outlasts_endpoint_propagation(timing: Timing) -> None:
+    # The pod keeps serving until every ingress has forgotten it.
+    assert timing.pre_stop > timing.endpoint_propagation
+
+
+@pytest.mark.parametrize("timing", BUDGETS)
+def test_grace_covers_pre_stop_then_graceful_timeout_then_margin(timing: Timing) -> None:
+    # preStop counts against terminationGracePeriodSeconds; SIGKILL must never cut gunicorn's drain.
+    assert timing.shutdown_margin >= 1
+    assert timing.termination_grace >= timing.pre_stop + timing.graceful_timeout + timing.shutdown_margin
+
+
+def test_grace_arithmetic_matches_its_comments() -> None:
+    assert Timing().termination_grace == 10 + 20 + 5 == 35
+    assert LOCAL_TIMING.termination_grace == 1 + 5 + 2 == 8
+
+
+@pytest.mark.parametrize("timing", BUDGETS)
+def test_keepalive_outlasts_the_ingress_upstream_keepalive(timing: Timing) -> None:
+    # The ingress closes idle connections first, so it never reuses one gunicorn has just closed.
+    assert INGRESS_UPSTREAM_KEEPALIVE_S == 60
+    assert INGRESS_TUNING.upstream_keepalive_timeout == INGRESS_UPSTREAM_KEEPALIVE_S
+    assert timing.keepalive > INGRESS_TUNING.upstream_keepalive_timeout
+
+
+@pytest.mark.parametrize("timing", BUDGETS)
+def test_other_relations(timing: Timing) -> None:
+    assert timing.worker_timeout > timing.graceful_timeout
+    assert timing.probe_timeout < timing.liveness_period
+    assert timing.progress_deadline > timing.min_ready + timing.startup_budget
+    assert timing.rollout_timeout == timing.progress_deadline + timing.termination_grace
+
+
+def test_local_budget_keeps_the_relations_at_a_human_scale() -> None:
+    assert LOCAL_TIMING.termination_grace < Timing().termination_grace
+    assert LOCAL_TIMING.progress_deadline < Timing().progress_deadline
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        ({"endpoint_propagation": -1.0}, "timing.endpoint_propagation"),
+        ({"pre_stop": 5}, "timing.pre_stop"),  # equal to propagation is not enough
+        ({"pre_stop": 3}, "timing.pre_stop"),
+        ({"graceful_timeout": 0}, "timing.graceful_timeout"),
+        ({"shutdown_margin": 0}, "timing.shutdown_margin"),
+        ({"keepalive": 60}, "timing.keepalive"),
+        ({"keepalive": 2}, "timing.keepalive"),
+        ({"worker_timeout": 20}, "timing.worker_timeout"),
+        ({"readiness_period": 0}, "timing.readiness_period"),
+        ({"liveness_period": 0}, "timing.liveness_period"),
+        ({"liveness_failure_threshold": 0}, "timing.liveness_failure_threshold"),
+        ({"probe_timeout": 0}, "timing.probe_timeout"),
+        ({"probe_timeout": 10}, "timing.probe_timeout must be shorter"),
+        ({"startup_period": 0}, "timing.startup_period"),
+        ({"startup_failure_threshold": 0}, "timing.startup_failure_threshold"),
+        ({"min_ready": -1}, "timing.min_ready"),
+        ({"progress_deadline": 35}, "timing.progress_deadline"),
+    ],
+)
+def test_each_broken_relation_is_reported_naming_its_field(broken: dict[str, float], field: str) -> None:
+    problems = dataclasses.replace(Timing(), **broken).problems()
+    assert any(p.startswith(field) for p in problems), problems
+
+
+def test_every_broken_relation_is_reported_at_once() -> None:
+    problems = Timing(pre_stop=1, keepalive=30, shutdown_margin=0, graceful_timeout=40).problems()
+    named = {p.split()[0] for p in problems}
+    assert named == {"timing.pre_stop", "timing.keepalive", "timing.shutdown_margin", "timing.worker_timeout"}
+
+
+def test_rollout_floor_is_waves_of_ready_plus_min_ready_then_one_drain() -> None:
+    timing = Timing()
+    # 3 replicas, surge 1: three waves of (2 s to ready + 5 s minReady), then a 10 s preStop drain.
+    assert timing.rollout_floor(replicas=3, surge=1, time_to_ready=2.0) == 3 * (2 + 5) + 10
+    # 10 replicas, surge 4: ⌈10 / 4⌉ = 3 waves.
+    assert timing.rollout_floor(replicas=10, surge=4, time_to_ready=1.0) == 3 * (1 + 5) + 10
+    assert timing.startup_budget == 30
+    assert timing.drain_seconds() == 10.0
