@@ -1,0 +1,303 @@
+"""The local ingress: a real nginx whose Lua balancer reads the pod endpoints from a shared dict.
+
+This is the mechanism ingress-nginx uses on EKS: endpoint changes are written into a
+`lua_shared_dict` through a loopback-only admin location and picked up by `balancer_by_lua_block`
+on the next request. nginx is never reloaded for an endpoint change — a reload closes idle client
+keep-alive connections and drops requests already sent on them.
+
+Retry and keep-alive behaviour comes from `app.contract.ingress.INGRESS_TUNING`, the same values the
+EKS ingress-nginx is given. Every response carries `X-Upstream-Status: $upstream_status` (a comma
+means the ingress retried on another pod) and the JSON access log records it too, so retries are
+counted and never pass for success silently.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from localenv.errors import LocalEnvError
+from localenv.processes import LOOPBACK, ProcessRegistry, ensure_port_free, free_port, spawn, stop_group
+
+NGINX_MODULES = Path("/usr/lib/nginx/modules")
+LUA_MODULE = NGINX_MODULES / "ngx_http_lua_module.so"
+# Debian builds the Lua module against the Nginx Development Kit, which must be loaded first.
+NDK_MODULE = NGINX_MODULES / "ndk_http_module.so"
+RESTY_CORE = Path("/usr/share/lua/5.1/resty/core.lua")
+INSTALL_HINT = "run `make system-packages` (or `sudo apt-get install nginx libnginx-mod-http-lua lua-resty-core`)"
+UPSTREAM_STATUS_HEADER = "X-Upstream-Status"
+ENDPOINTS_PATH = "/endpoints"
+START_TIMEOUT_S = 10.0
+
+
+def find_nginx() -> str:
+    """Path of the nginx binary, or a clear error naming the missing piece and how to install it."""
+    nginx = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+    if nginx is None:
+        raise LocalEnvError(f"nginx is not installed; {INSTALL_HINT}")
+    for needed, what in ((LUA_MODULE, "the nginx Lua module"), (RESTY_CORE, "lua-resty-core")):
+        if not needed.exists():
+            raise LocalEnvError(f"{what} is missing ({needed} not found); {INSTALL_HINT}")
+    return nginx
+
+
+def nginx_conf(*, state_dir: Path, port: int, admin_port: int, tuning: IngressTuning = INGRESS_TUNING) -> str:
+    """The whole nginx.conf for a foreground nginx that keeps every file it writes in `state_dir`."""
+    modules = "".join(
+        f"load_module {module};\n" for module in (NDK_MODULE, LUA_MODULE) if module is LUA_MODULE or module.exists()
+    )
+    user = "user root root;\n" if os.geteuid() == 0 else ""  # workers run as us, never as nobody
+    temp = state_dir / "nginx-temp"
+    return f"""# Written by localenv; regenerated at every `up`. Endpoint changes never reload it.
+{modules}{user}daemon off;
+master_process on;
+worker_processes 1;
+pid {state_dir / "nginx.pid"};
+error_log {state_dir / "nginx-error.log"} warn;
+events {{ worker_connections 4096; }}
+
+http {{
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    log_format json escape=json '{{"time":$msec,"status":$status,"upstream_status":"$upstream_status",'
+        '"upstream_addr":"$upstream_addr","request_time":$request_time,"method":"$request_method",'
+        '"uri":"$request_uri"}}';
+    access_log {state_dir / "access.log"} json buffer=64k flush=1s;
+
+    # The pod endpoints, shared by every worker; written only through the admin location below.
+    lua_shared_dict endpoints 1m;
+    init_by_lua_block {{
+        endpoint_cache = {{ generation = -1, peers = {{}} }}
+        round_robin = 0
+    }}
+
+    upstream app_pods {{
+        server 0.0.0.1;  # placeholder: the Lua balancer picks every peer
+        balancer_by_lua_block {{
+            local balancer = require "ngx.balancer"
+            local peers = ngx.ctx.peers
+            local index = ngx.ctx.next_peer
+            -- A retry (proxy_next_upstream) goes to the next pod, like ingress-nginx's round robin.
+            ngx.ctx.next_peer = index % #peers + 1
+            balancer.set_more_tries(1)
+            local ok, err = balancer.set_current_peer(peers[index][1], peers[index][2])
+            if not ok then
+                ngx.log(ngx.ERR, "cannot set upstream peer: ", err)
+                return ngx.exit(500)
+            end
+        }}
+        # Must follow balancer_by_lua_block: the keepalive module wraps the balancer's peer hooks.
+        keepalive {tuning.upstream_keepalive_connections};
+        keepalive_timeout {tuning.upstream_keepalive_timeout}s;
+        keepalive_requests {tuning.upstream_keepalive_requests};
+    }}
+
+    server {{
+        listen {LOOPBACK}:{port};
+        server_name _;
+        location / {{
+            # "No endpoints" must be answered here: ngx.exit(503) is not allowed in the balancer phase.
+            access_by_lua_block {{
+                local dict = ngx.shared.endpoints
+                local generation = dict:get("generation") or 0
+                if generation ~= endpoint_cache.generation then
+                    local peers = {{}}
+                    for host, port in string.gmatch(dict:get("peers") or "", "([%d%.]+):(%d+)") do
+                        peers[#peers + 1] = {{ host, tonumber(port) }}
+                    end
+                    endpoint_cache.peers = peers
+                    endpoint_cache.generation = generation
+                end
+                local count = #endpoint_cache.peers
+                if count == 0 then
+                    ngx.header["{UPSTREAM_STATUS_HEADER}"] = "none"
+                    return ngx.exit(503)
+                end
+                round_robin = round_robin % count + 1
+                ngx.ctx.peers = endpoint_cache.peers
+                ngx.ctx.next_peer = round_robin
+            }}
+            proxy_pass http://app_pods;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_next_upstream {tuning.proxy_next_upstream};
+            proxy_next_upstream_tries {tuning.proxy_next_upstream_tries};
+            proxy_next_upstream_timeout {tuning.proxy_next_upstream_timeout}s;
+            proxy_connect_timeout {tuning.proxy_connect_timeout}s;
+            proxy_read_timeout {tuning.proxy_read_timeout}s;
+            add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;
+        }}
+    }}
+
+    # The endpoints controller's door into the shared dict: loopback only, on its own port.
+    server {{
+        listen {LOOPBACK}:{admin_port};
+        access_log off;
+        client_body_buffer_size 64k;
+        location = {ENDPOINTS_PATH} {{
+            allow 127.0.0.1;
+            deny all;
+            content_by_lua_block {{
+                local dict = ngx.shared.endpoints
+                if ngx.req.get_method() == "PUT" then
+                    ngx.req.read_body()
+                    local body = ngx.req.get_body_data() or ""
+                    dict:set("peers", body)
+                    dict:incr("generation", 1, 0)
+                end
+                ngx.say(dict:get("peers") or "")
+            }}
+        }}
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class AccessLogSummary:
+    """What the ingress's access log says: requests by status, and how many needed a retry."""
+
+    requests: int
+    by_status: dict[str, int]
+    retried: int
+
+
+class Ingress:
+    """One nginx process in the foreground under our supervision, listening on 127.0.0.1:`port`."""
+
+    def __init__(self, state_dir: Path, port: int, registry: ProcessRegistry) -> None:
+        self.state_dir = state_dir
+        self.requested_port = port
+        self.port = port
+        self.admin_port = 0
+        self._registry = registry
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where clients reach the app through the ingress."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        """Write nginx.conf and start nginx; returns when it accepts connections, or raises a clear error."""
+        nginx = find_nginx()
+        if self.requested_port:
+            ensure_port_free(self.requested_port)
+            self.port = self.requested_port
+        else:
+            self.port = free_port()
+        self.admin_port = free_port()
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.state_dir / "nginx-temp" / sub).mkdir(parents=True, exist_ok=True)
+        conf = self.state_dir / "nginx.conf"
+        conf.write_text(nginx_conf(state_dir=self.state_dir, port=self.port, admin_port=self.admin_port))
+        error_log = self.state_dir / "nginx-error.log"
+        error_log.write_text("")
+        command = [nginx, "-p", str(self.state_dir), "-c", str(conf), "-e", str(error_log)]
+        self._process = spawn(command, env=os.environ, log_path=self.state_dir / "nginx.out")
+        self._registry.add(self._process.pid, "ingress", "nginx")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            try:
+                self.endpoints()
+                return
+            except OSError:
+                time.sleep(0.05)
+        problem = _last_error(error_log) or "it did not answer in time"
+        self.stop()
+        if "Address already in use" in problem:
+            raise LocalEnvError(
+                f"port {self.port} on {LOOPBACK} is already in use; choose another with --port (or --port 0)"
+            )
+        raise LocalEnvError(f"nginx failed to start: {problem} (see {error_log})")
+
+    def set_endpoints(self, addresses: Sequence[str]) -> None:
+        """Replace the balancer's endpoint list (`host:port` strings) without reloading nginx."""
+        self._admin("PUT", "\n".join(addresses))
+
+    def endpoints(self) -> list[str]:
+        """The endpoint list nginx balances over right now."""
+        return [line for line in self._admin("GET", "").splitlines() if line]
+
+    def _admin(self, method: str, body: str) -> str:
+        connection = http.client.HTTPConnection(LOOPBACK, self.admin_port, timeout=2)
+        try:
+            connection.request(method, ENDPOINTS_PATH, body=body.encode() if method == "PUT" else None)
+            response = connection.getresponse()
+            text = response.read().decode()
+            if response.status != 200:
+                raise OSError(f"ingress admin answered {response.status}")
+            return text
+        finally:
+            connection.close()
+
+    @property
+    def pid(self) -> int | None:
+        """nginx master's pid while running."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def alive(self) -> bool:
+        """True while the nginx master runs."""
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """Stop nginx (graceful quit first, then kill) and wait until every nginx process is gone."""
+        if self._process is None:
+            return
+        stop_group(self._process, grace=2.0)
+        self._registry.remove(self._process.pid)
+        self._process = None
+
+    def access_log_summary(self) -> AccessLogSummary:
+        """Requests by status and retried requests, read from the JSON access log."""
+        return summarize_access_log(self.state_dir / "access.log")
+
+
+def summarize_access_log(path: Path) -> AccessLogSummary:
+    """Count the access log's requests by status; a comma in upstream_status means the ingress retried."""
+    by_status: Counter[str] = Counter()
+    retried = 0
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        by_status[str(record.get("status"))] += 1
+        if "," in str(record.get("upstream_status", "")):
+            retried += 1
+    return AccessLogSummary(requests=sum(by_status.values()), by_status=dict(by_status), retried=retried)
+
+
+def _last_error(error_log: Path) -> str:
+    try:
+        lines = [line for line in error_log.read_text().splitlines() if "[emerg]" in line or "[alert]" in line]
+    except FileNotFoundError:
+        return ""
+    if not lines:
+        return ""
+    return lines[-1].split("] ", 1)[-1]

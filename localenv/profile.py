@@ -1,0 +1,48 @@
+"""The `local` settings profile: the app's real deployment contract, scaled to one machine.
+
+The objects come from `app.contract.render`, like on EKS; only the settings differ: a local image
+name, a `.localhost` host without TLS, and `LOCAL_TIMING` (the same relations as production, in
+seconds instead of tens of seconds, so a rollout of three replicas takes a few seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.contract import AppSettings, Manifests, SettingsError, render
+from app.timing import LOCAL_TIMING
+from localenv.errors import LocalEnvError
+from localenv.images import APP_IMAGE
+
+LOCAL_HOST = "example-app.localhost"
+DEFAULT_REPLICAS = 3
+# One worker per pod: ten replicas of two workers each would be sixty processes fighting for two cores.
+LOCAL_WORKERS = 1
+
+
+def local_settings(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> AppSettings:
+    """Validated settings for a local run of `version`; a bad tag or count is one clear error."""
+    try:
+        return AppSettings(
+            image_repository=image_repository,
+            image_tag=version,
+            host=LOCAL_HOST,
+            replicas=replicas,
+            max_replicas=max(replicas, 2),
+            workers=LOCAL_WORKERS,
+            timing=LOCAL_TIMING,
+        )
+    except SettingsError as error:
+        raise LocalEnvError("; ".join(error.problems)) from None
+
+
+def local_manifests(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> Manifests:
+    """The contract's objects for the local profile."""
+    return render(local_settings(version, replicas, image_repository))
+
+
+def local_deployment(
+    version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE
+) -> dict[str, Any]:
+    """The Deployment dict for the local profile; tests copy and modify it to build naive specs."""
+    return local_manifests(version, replicas, image_repository).deployment
