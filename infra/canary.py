@@ -1,0 +1,93 @@
+"""The canary of a release on the cluster: its Deployment, Service, NetworkPolicy and canary Ingress.
+
+The objects come from the deployment contract (`app.contract.canary.render_canary`); this component
+only creates them on the cluster's provider. A release walks its steps by successive `pulumi up`s
+with the config keys `canaryTag` and `canaryWeight` (infra/canary_driver.py runs them and the
+analysis in between): the stack creates this component while `canaryTag` is set and deletes it when
+the key is removed.
+
+    canary = Canary(
+        "app-canary",
+        CanaryArgs(app=settings.app, policy=release.policy, step=release.step, provider=cluster.provider,
+                   depends_on=[workload]),
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from app.contract import AppSettings
+from app.contract.canary import CanaryPolicy, CanaryStep, render_canary
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanaryArgs:
+    """What a canary step needs: the stable release's settings, the policy and the step itself."""
+
+    app: AppSettings
+    """The stable release's settings; the canary differs only in its tag, names and replicas."""
+    policy: CanaryPolicy
+    """The release policy (strategy `canary`): header routing and the analysis thresholds."""
+    step: CanaryStep
+    """The canary's tag and its share of traffic."""
+    provider: pulumi.ProviderResource | None = None
+    """The cluster's Kubernetes provider (None uses the ambient kubeconfig, e.g. in tests)."""
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """The stable objects: ingress-nginx ignores a canary Ingress whose main Ingress does not exist yet."""
+
+
+class Canary(pulumi.ComponentResource):
+    """The canary objects of one step; removing the component from the program removes the canary."""
+
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    network_policy: k8s.networking.v1.NetworkPolicy
+    ingress: k8s.networking.v1.Ingress
+
+    def __init__(self, name: str, args: CanaryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:Canary", name, None, opts)
+        objects = render_canary(args.app, args.step, args.policy)
+        base = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
+        # pulumi-kubernetes waits for the canary pods to be available; a canary that cannot start fails
+        # this `pulumi up` after its progress deadline plus one shutdown, not after the default 10 min.
+        timeout = f"{args.app.timing.rollout_timeout}s"
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=objects.deployment["metadata"],
+            spec=objects.deployment["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                base, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+            ),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service", metadata=objects.service["metadata"], spec=objects.service["spec"], opts=base
+        )
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=objects.network_policy["metadata"],
+            spec=objects.network_policy["spec"],
+            opts=base,
+        )
+        # The weight changes only after the canary pods are ready and admitted: raising the weight
+        # first would send users to pods that do not exist yet. On deletion the order reverses, so
+        # the Ingress stops routing to the canary before its pods go.
+        self.ingress = k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=objects.ingress["metadata"],
+            spec=objects.ingress["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                base, pulumi.ResourceOptions(depends_on=[self.deployment, self.service, self.network_policy])
+            ),
+        )
+        self.register_outputs(
+            {
+                "tag": args.step.tag,
+                "weight": args.step.weight,
+                "deploymentName": objects.deployment["metadata"]["name"],
+            }
+        )
