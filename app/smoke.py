@@ -23,7 +23,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -367,12 +367,17 @@ def check_release(
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = DEFAULT_INTERVAL,
     verify: bool | str = True,
+    headers: Mapping[str, str] | None = None,
 ) -> SmokeReport:
-    """Run every check against `base_url` for `expected_version`; never raises for what the server does."""
+    """Run every check against `base_url` for `expected_version`; never raises for what the server does.
+
+    `headers` go with every request, e.g. {"X-Canary": "always"} to check a canary through the ingress.
+    """
     invalid = validate_base_url(base_url)
     if invalid:
         return SmokeReport(base_url=base_url, expected_version=expected_version, problems=[invalid])
     with requests.Session() as session:
+        session.headers.update(headers or {})
         results = [
             wait_for_version(
                 base_url,
