@@ -14,7 +14,7 @@ import argparse
 import os
 import re
 import sys
-import xml.etree.ElementTree as ET  # noqa: S405 - parses the JUnit file pytest just wrote in this job
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,8 @@ class Deployment:
             ]
         lines = [f"## {icon} Deploy {self.tag} to {self.stack}", "", self.verdict(), "", "| | |", "| --- | --- |"]
         lines += [f"| {name} | {value} |" for name, value in rows]
-        for title, report in (("Smoke failures", self.release_report), ("Rollback smoke failures", self.rollback_report)):
+        reports = (("Smoke failures", self.release_report), ("Rollback smoke failures", self.rollback_report))
+        for title, report in reports:
             if report.failures:
                 lines += ["", f"### {title}", ""] + [f"- {failure}" for failure in report.failures]
         return "\n".join(lines) + "\n"
