@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.contract.rollout import IntOrPercent, parse_int_or_percent, resolve_fenceposts
+from app.contract.rollout import IntOrPercent, parse_int_or_percent, resolve_fenceposts, scaled_value
 from app.timing import Timing
 from app.version import is_valid_tag
 
@@ -175,7 +175,9 @@ class AppSettings:
                 found.append(f"{name} {getattr(self, name)!r} must be a whole number ≥ 0 or a percentage 0%–100%")
         if found or not isinstance(self.replicas, int) or self.replicas < 1:
             return found
-        surge, unavailable = resolve_fenceposts(self.max_surge, self.max_unavailable, self.replicas)
+        surge, _ = resolve_fenceposts(self.max_surge, self.max_unavailable, self.replicas)
+        # Before Kubernetes' "both 0 → unavailable 1" fix-up: a zero surge is the one cause, reported once.
+        unavailable = scaled_value(self.max_unavailable, self.replicas, round_up=False)
         if surge < 1:
             found.append(f"max_surge {self.max_surge!r} gives {surge} extra pods at {self.replicas} replicas; need ≥ 1")
         if unavailable != 0:
