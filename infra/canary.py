@@ -15,14 +15,17 @@ the key is removed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from app.contract import AppSettings
-from app.contract.canary import CanaryPolicy, CanaryStep, render_canary
+from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep, canary_selector, render_canary
+from app.contract.manifests import CONTAINER_NAME
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +39,7 @@ class CanaryArgs:
     step: CanaryStep
     """The canary's tag and its share of traffic."""
     provider: pulumi.ProviderResource | None = None
-    """The cluster's Kubernetes provider (None uses the ambient kubeconfig, e.g. in tests)."""
+    """The cluster's Kubernetes provider; None inherits the component's `providers` option (as stacks/ passes it)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """The stable objects: ingress-nginx ignores a canary Ingress whose main Ingress does not exist yet."""
 
@@ -91,3 +94,24 @@ class Canary(pulumi.ComponentResource):
                 "deploymentName": objects.deployment["metadata"]["name"],
             }
         )
+
+
+def release_output(app: AppSettings, release: CanaryRelease) -> dict[str, Any]:
+    """The stack output `release`: what infra/canary_driver.py reads back after each `pulumi up`.
+
+    The program is the only reader of the stack's config; the driver learns the policy as deployed,
+    the step the stack is at, and where to find the canary pods from this output instead of parsing
+    config files a second time.
+    """
+    policy = dataclasses.asdict(release.policy)
+    policy["steps"] = list(release.policy.steps)
+    step = release.step
+    return {
+        "policy": policy,
+        "canary": None if step is None else {"tag": step.tag, "weight": step.weight},
+        "stableTag": app.image_tag,
+        "namespace": app.namespace,
+        "canarySelector": ",".join(f"{key}={value}" for key, value in canary_selector(app).items()),
+        "container": CONTAINER_NAME,
+        "containerPort": app.container_port,
+    }
