@@ -239,6 +239,8 @@ class CanaryOutcome:
 
 
 Progress = Callable[[int, Decision], None]
+Override = Callable[[], Verdict | None]
+"""An operator's decision that ends the analysis early: PROMOTE or ABORT (None: let the analysis decide)."""
 
 
 def run_canary(
@@ -249,17 +251,26 @@ def run_canary(
     poll_seconds: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    override: Override | None = None,
 ) -> CanaryOutcome:
     """Walk the policy's steps on `target`: analyse each, continue, promote after the last, or abort.
 
     Any error from the target while the canary runs (it never became ready, its metrics are
     unreadable) aborts the release: the canary is removed and the stable version keeps serving.
+    `override` is asked at every look: an operator's `promote` or `abort` wins over the analysis.
     """
     decisions: list[tuple[int, Decision]] = []
     for weight in policy.steps:
         try:
             decision = _run_step(
-                policy, target, weight, progress=progress, poll_seconds=poll_seconds, clock=clock, sleep=sleep
+                policy,
+                target,
+                weight,
+                progress=progress,
+                poll_seconds=poll_seconds,
+                clock=clock,
+                sleep=sleep,
+                override=override,
             )
         except Exception as error:
             decision = Decision(Verdict.ABORT, (f"{type(error).__name__}: {error}",), RequestCounts(), 0.0)
@@ -285,6 +296,7 @@ def _run_step(
     poll_seconds: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    override: Override | None,
 ) -> Decision:
     target.set_weight(weight)
     before = snapshot(target.canary_metrics())
@@ -294,6 +306,9 @@ def _run_step(
         elapsed = clock() - started
         counts = snapshot(target.canary_metrics()).since(before)
         decision = judge(policy, weight, counts, elapsed, smoke_problems)
+        manual = override() if override is not None else None
+        if manual in (Verdict.PROMOTE, Verdict.ABORT):
+            decision = Decision(manual, (f"{manual.value} requested by the operator",), counts, elapsed)
         if progress is not None:
             progress(weight, decision)
         if decision.verdict is not Verdict.WAIT:

@@ -253,3 +253,15 @@ def test_smoke_problems_or_a_canary_that_never_gets_ready_abort_the_release() ->
     assert stuck.weights == [10]
     assert stuck.events == ["abort"]
     assert seen[-1] == (50, Verdict.ABORT)
+
+
+def test_an_operator_can_promote_or_abort_before_the_analysis_decides() -> None:
+    for wanted, event in ((Verdict.PROMOTE, "promote"), (Verdict.ABORT, "abort")):
+        target = ScriptedCanary(per_second=50)
+        outcome = run_canary(
+            POLICY, target, clock=target.clock, sleep=target.sleep, override=lambda wanted=wanted: wanted
+        )
+        assert target.weights == [10]
+        assert target.events == [event]
+        assert outcome.promoted is (wanted is Verdict.PROMOTE)
+        assert outcome.reasons == (f"{event} requested by the operator",)
