@@ -296,6 +296,7 @@ class LocalEnvironment:
         access = ingress.access_log_summary()
         status["url"] = ingress.url
         status["state_dir"] = str(self.state_dir)
+        status["recovered_orphans"] = self.recovered
         status["ingress"] = {
             "pid": ingress.pid,
             "requests": access.requests,

@@ -1,0 +1,465 @@
+"""`python -m localenv`: bring the app up locally, roll it to new versions, watch, roll back, tear down.
+
+`up` starts a background supervisor (state in ./.local-env, or --state-dir / $LOCALENV_STATE_DIR) so
+the other commands work from any shell; `down` stops it and every process it started. `demo` does
+the whole story in one go: up, a rollout under live traffic, the summary and a timeline chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.timing import LOCAL_TIMING
+from localenv.environment import default_state_dir
+from localenv.errors import LocalEnvError
+from localenv.events import ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, Event, read_events
+from localenv.images import APP_IMAGE, IMAGES
+from localenv.processes import kill_orphans
+from localenv.profile import DEFAULT_REPLICAS, local_settings
+from localenv.supervisor import request, serve, start_daemon, stream, supervisor_pid, wait_gone
+
+DEFAULT_PORT = 8080
+DEMO_FROM = "v1"
+DEMO_TO = "v2"
+# Bounds for live traffic started by the CLI: it stops with the rollout, these only cap a stuck one.
+TRAFFIC_MAX_SECONDS = 600.0
+TRAFFIC_MAX_REQUESTS = 2_000_000
+TRAFFIC_KEEPALIVE_CLIENTS = 4
+TRAFFIC_FRESH_CLIENTS = 4
+# Post-deploy smoke check: this many /version answers in a row must be the new version.
+SMOKE_CONSECUTIVE = 5
+SMOKE_INTERVAL_S = 0.2
+SMOKE_TIMEOUT_S = 30.0
+
+HELP_EPILOG = """\
+One rollout at a time: `deploy` while a rollout is still progressing is REFUSED (not queued) with a
+message; `rollback` is always allowed. Events are written as JSON lines to <state-dir>/events.jsonl.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 a problem explained on stderr, 2 usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except LocalEnvError as error:
+        _fail(args, str(error))
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(args: argparse.Namespace, message: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": message}))
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m localenv",
+        description="The app's real Deployment on this machine: real nginx, real gunicorn pods, a Deployment "
+        "controller.",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=HELP_EPILOG)
+        sub.set_defaults(handler=handler)
+        sub.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="where pids, logs and events live (default: $LOCALENV_STATE_DIR or ./.local-env)",
+        )
+        sub.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+        return sub
+
+    up = command("up", _up, "start the ingress and N replicas of a version (in the background)")
+    up.add_argument("--version", default=DEMO_FROM, help=f"image tag to run (default {DEMO_FROM})")
+    up.add_argument("--replicas", type=int, default=DEFAULT_REPLICAS, help="pods (default %(default)s)")
+    _port_options(up)
+
+    deploy = command("deploy", _deploy, "roll the Deployment to a new version (surge rollout, waits for the end)")
+    deploy.add_argument("--version", required=True, help="image tag to roll out, e.g. v2")
+    deploy.add_argument(
+        "--image",
+        default=APP_IMAGE,
+        choices=IMAGES,
+        help="image repository; the two test images never become ready / crash at start",
+    )
+    deploy.add_argument("--with-traffic", action="store_true", help="send live traffic during the rollout")
+    deploy.add_argument("--no-smoke", action="store_true", help="skip the post-deploy smoke checks")
+
+    command("status", _status, "show the rollout, pods, endpoints and the ingress's request/retry counts")
+    command("rollback", _rollback, "roll back to the previous revision")
+    command("down", _down, "stop every process of the local environment")
+
+    watch = command("watch", _watch, "print events as they happen (Ctrl-C to stop)")
+    watch.add_argument("--with-traffic", action="store_true", help="also send live traffic and print its counts")
+    watch.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
+    watch.add_argument("--verbose", action="store_true", help="also print every successful probe")
+
+    demo = command("demo", _demo, "up, roll to a new version under live traffic, summary + chart, down")
+    demo.add_argument("--from", dest="from_version", default=DEMO_FROM, help="version to start at")
+    demo.add_argument("--to", dest="to_version", default=DEMO_TO, help="version to roll to")
+    demo.add_argument("--replicas", type=int, default=DEFAULT_REPLICAS, help="pods (default %(default)s)")
+    demo.add_argument("--chart", type=Path, default=None, help="PNG path (default <state-dir>/demo-timeline.png)")
+    demo.add_argument("--keep", action="store_true", help="leave the environment running afterwards")
+    _port_options(demo)
+
+    supervise = commands.add_parser("_supervise")  # internal: the daemon `up` starts
+    supervise.set_defaults(handler=_supervise)
+    supervise.add_argument("--state-dir", type=Path, required=True)
+    supervise.add_argument("--port", type=int, required=True)
+    supervise.add_argument("--propagation", type=float, required=True)
+    return parser
+
+
+def _port_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--port", type=int, default=DEFAULT_PORT, help="ingress port on 127.0.0.1 (0 = any free port)")
+    sub.add_argument(
+        "--propagation",
+        type=float,
+        default=LOCAL_TIMING.endpoint_propagation,
+        help="seconds before an endpoint change reaches nginx (default %(default)s)",
+    )
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_state_dir()
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def _up(args: argparse.Namespace) -> int:
+    local_settings(args.version, args.replicas)  # a bad tag or count fails here, before anything starts
+    state_dir = _state_dir(args)
+    if supervisor_pid(state_dir) is not None:
+        url = request(state_dir, "status").get("url", "")
+        raise LocalEnvError(
+            f"the local environment is already up at {url}; use `deploy --version TAG`, or `down` first"
+        )
+    pid = start_daemon(state_dir, args.port, args.propagation)
+    result = _run_rollout(args, state_dir, "up", version=args.version, replicas=args.replicas)
+    status = request(state_dir, "status")
+    if args.json:
+        print(json.dumps({"ok": result.get("ok"), "supervisor_pid": pid, "rollout": result, "status": status}))
+    else:
+        if status.get("recovered_orphans"):
+            print(f"recovered from a crashed run: killed {status['recovered_orphans']} orphaned process(es)")
+        print(f"up: {args.replicas} × {args.version} at {status['url']} (supervisor pid {pid}, state {state_dir})")
+    return 0 if result.get("ok") else 1
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    local_settings(args.version, image_repository=args.image)
+    state_dir = _state_dir(args)
+    status = request(state_dir, "status")  # "not up" is reported before anything else happens
+    traffic = _start_traffic(status["url"]) if args.with_traffic else None
+    try:
+        if traffic is not None:
+            traffic.mark("rollout-start")
+        result = _run_rollout(args, state_dir, "deploy", version=args.version, image=args.image)
+        if traffic is not None:
+            traffic.mark("rollout-end")
+            time.sleep(SMOKE_INTERVAL_S)
+    finally:
+        report = traffic.stop() if traffic is not None else None
+    smoke = None
+    if result.get("ok") and not args.no_smoke and args.image == APP_IMAGE:
+        smoke = _smoke(status["url"], args.version)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": bool(result.get("ok")) and (smoke is None or smoke.ok),
+                    "rollout": result,
+                    "traffic": report.summary() if report else None,
+                    "smoke": None if smoke is None else {"ok": smoke.ok, "problems": smoke.problems},
+                }
+            )
+        )
+    else:
+        if report is not None:
+            _print_summary(report.summary(), result)
+        if smoke is not None:
+            print(smoke.message())
+    return 0 if result.get("ok") and (smoke is None or smoke.ok) else 1
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    result = _run_rollout(args, _state_dir(args), "rollback")
+    if args.json:
+        print(json.dumps({"ok": result.get("ok"), "rollout": result}))
+    return 0 if result.get("ok") else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    status = request(state_dir, "status")
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return 0
+    counts = status["counts"]
+    rollout = status.get("rollout") or {}
+    print(f"{status['deployment']} at {status['url']}: {status['version']} ({status['image']})")
+    print(
+        f"rollout: revision {rollout.get('revision')} {rollout.get('state')} — {rollout.get('message')}"
+        if rollout
+        else "rollout: none"
+    )
+    print(
+        f"pods: {counts['pods']}/{counts['desired']} (old {counts['old']}, new {counts['new']}), "
+        f"ready {counts['ready']}, available {counts['available']}, terminating {counts['terminating']}, "
+        f"endpoints {counts['endpoints']}"
+    )
+    for pod in status["pods"]:
+        print(
+            f"  {pod['name']:<22} {pod['version']:<10} {pod['phase']:<17} ready={str(pod['ready']).lower():<5} "
+            f"restarts={pod['restarts']} {pod['address']} pid={pod['pid']}"
+        )
+    ingress = status["ingress"]
+    print(
+        f"ingress: nginx pid {ingress['pid']}, {ingress['requests']} requests {ingress['by_status']}, "
+        f"{ingress['retried']} retried by the ingress"
+    )
+    print("revisions: " + ", ".join(f"{r['revision']}={r['version']}" for r in status["revisions"]))
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    pid = supervisor_pid(state_dir)
+    stopped = False
+    if pid is not None:
+        with contextlib.suppress(LocalEnvError):
+            request(state_dir, "down")
+        if not wait_gone(pid):
+            raise LocalEnvError(f"the supervisor (pid {pid}) did not stop; kill it with `kill {pid}`")
+        stopped = True
+    orphans = kill_orphans(state_dir)  # whatever a crashed run left behind
+    message = (
+        "down: every process stopped"
+        if stopped
+        else "down: the local environment was not running" + (f"; killed {len(orphans)} orphan(s)" if orphans else "")
+    )
+    if args.json:
+        print(json.dumps({"ok": True, "stopped": stopped, "orphans_killed": len(orphans)}))
+    else:
+        print(message)
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    status = request(state_dir, "status")
+    traffic = _start_traffic(status["url"]) if args.with_traffic else None
+    last_print = time.monotonic()
+    try:
+        for message in stream(state_dir, "watch", seconds=args.seconds):
+            event = message.get("event")
+            if event is not None:
+                _print_event(args, event)
+            if traffic is not None and time.monotonic() - last_print >= 1.0:
+                last_print = time.monotonic()
+                snap = traffic.snapshot()
+                print(
+                    f"traffic: {snap.total} requests, {snap.failed} failed, {snap.retried} retried, "
+                    f"versions {dict(snap.by_version)}"
+                )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if traffic is not None:
+            report = traffic.stop()
+            _print_summary(report.summary(), None)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    local_settings(args.from_version, args.replicas)
+    local_settings(args.to_version, args.replicas)
+    if args.from_version == args.to_version:
+        raise LocalEnvError("--from and --to must be different versions")
+    state_dir = _state_dir(args)
+    if supervisor_pid(state_dir) is not None:
+        raise LocalEnvError("the local environment is already up; run `python -m localenv down` first")
+    chart_path = args.chart or state_dir / "demo-timeline.png"
+    start_daemon(state_dir, args.port, args.propagation)
+    keep = False
+    try:
+        up = _run_rollout(args, state_dir, "up", version=args.from_version, replicas=args.replicas)
+        if not up.get("ok"):
+            raise LocalEnvError(f"could not bring {args.from_version} up: {up.get('message')}")
+        url = request(state_dir, "status")["url"]
+        print(f"\n{args.replicas} × {args.from_version} serving at {url}; rolling to {args.to_version} under traffic\n")
+        traffic = _start_traffic(url)
+        try:
+            time.sleep(1.0)  # a second of steady state before the rollout, for the chart's baseline
+            traffic.mark("rollout-start")
+            result = _run_rollout(args, state_dir, "deploy", version=args.to_version, image=APP_IMAGE)
+            traffic.mark("rollout-end")
+            time.sleep(1.0)
+        finally:
+            report = traffic.stop()
+        events = read_events(state_dir / "events.jsonl")
+        from localenv.chart import write_timeline
+
+        chart = write_timeline(
+            report,
+            chart_path,
+            f"Rollout {args.from_version} → {args.to_version}, {args.replicas} replicas",
+            events=_endpoint_marks(events, report.started_monotonic),
+        )
+        summary = report.summary()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "ok": result.get("ok") and report.failed == 0,
+                        "rollout": result,
+                        "traffic": summary,
+                        "chart": str(chart),
+                    }
+                )
+            )
+        else:
+            _print_summary(summary, result)
+            print(f"chart: {chart}")
+        keep = args.keep
+        if keep:
+            print(f"left running at {url}; stop it with `python -m localenv down`")
+        return 0 if result.get("ok") and report.failed == 0 else 1
+    finally:
+        if not keep:
+            _down(argparse.Namespace(state_dir=state_dir, json=False))
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    return serve(args.state_dir, args.port, args.propagation)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _run_rollout(args: argparse.Namespace, state_dir: Path, command: str, **fields: Any) -> dict[str, Any]:
+    """Send a rollout command, print one progress line per event, and return the final result."""
+    result: dict[str, Any] = {}
+    for message in stream(state_dir, command, **fields):
+        if "event" in message:
+            if not args.json:
+                _print_event(args, message["event"])
+        elif "result" in message:
+            result = message["result"]
+    if not args.json:
+        print(result.get("message", ""))
+    return result
+
+
+_last_probe: dict[tuple[str, str], bool] = {}
+
+
+def progress_line(event: Event, verbose: bool = False) -> str | None:
+    """One human line for an event (None for a probe result that did not change, unless verbose)."""
+    kind = event.get("kind")
+    counts = event.get("counts") or {}
+    tally = (
+        f"old {counts.get('old', 0)} new {counts.get('new', 0)} ready {counts.get('ready', 0)} "
+        f"available {counts.get('available', 0)} endpoints {counts.get('endpoints', 0)}"
+    )
+    if kind == PROBE:
+        key = (str(event.get("pod")), str(event.get("probe")))
+        changed = _last_probe.get(key) != event.get("ok")
+        _last_probe[key] = bool(event.get("ok"))
+        if not (verbose or changed):
+            return None
+        what = f"probe {event['probe']} {event['pod']} {'ok' if event['ok'] else 'FAILED'} ({event.get('detail')})"
+    elif kind == POD:
+        what = f"pod {event['pod']} ({event.get('version')}) {event['change']}"
+    elif kind == ENDPOINTS:
+        names = ",".join(str(n).rsplit("-", 2)[-2] + "-" + str(n).rsplit("-", 1)[-1] for n in event["endpoints"])
+        what = f"endpoints {event['stage']}: [{names}]"
+    elif kind == ROLLOUT:
+        what = f"rollout {event['step']}: {event.get('message', '')}"
+    elif kind == INGRESS:
+        what = f"ingress {event.get('step')}"
+    else:
+        return None
+    return f"{event['t']:8.2f}s  {what:<64} | {tally}"
+
+
+def _print_event(args: argparse.Namespace, event: Event) -> None:
+    line = progress_line(event, verbose=getattr(args, "verbose", False))
+    if line is not None:
+        print(line, flush=True)
+
+
+def _start_traffic(url: str) -> Any:
+    from localenv.traffic import Traffic, TrafficPlan
+
+    plan = TrafficPlan(
+        url=url + "/version",
+        keepalive_clients=TRAFFIC_KEEPALIVE_CLIENTS,
+        fresh_clients=TRAFFIC_FRESH_CLIENTS,
+        max_requests=TRAFFIC_MAX_REQUESTS,
+        max_seconds=TRAFFIC_MAX_SECONDS,
+    )
+    return Traffic(plan).start()
+
+
+def _smoke(url: str, version: str) -> Any:
+    from app.smoke import check_release
+
+    return check_release(
+        url, version, consecutive=SMOKE_CONSECUTIVE, timeout=SMOKE_TIMEOUT_S, interval=SMOKE_INTERVAL_S
+    )
+
+
+def _endpoint_marks(events: list[Event], traffic_start: float) -> list[tuple[float, str]]:
+    marks = []
+    for event in events:
+        if event.get("kind") == ENDPOINTS and event.get("stage") == "applied" and event["monotonic"] >= traffic_start:
+            versions = "+".join(event.get("versions") or []) or "none"
+            marks.append((event["monotonic"] - traffic_start, f"endpoints: {len(event['endpoints'])} ({versions})"))
+    return marks
+
+
+def _print_summary(summary: dict[str, Any], result: dict[str, Any] | None) -> None:
+    latency = summary.get("latency_ms") or {}
+    lines = [
+        "",
+        "summary",
+        f"  requests     {summary['total']} ({summary['rate_per_s']}/s over {summary['duration_s']} s)",
+        f"  failed       {summary['failed']}  {summary['by_status']}",
+        f"  retried      {summary['retried']} (answered after the ingress tried another pod)",
+        f"  versions     {summary['by_version']}",
+        f"  switch time  {summary['switch_time_s']} s (first new-version answer → last old-version answer)",
+        f"  latency      p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms",
+    ]
+    if result is not None:
+        lines.append(
+            f"  rollout      {result.get('seconds')} s to all new pods available, "
+            f"{result.get('drained_seconds')} s until the last old pod exited"
+        )
+    print("\n".join(lines))
+
+
+def iter_lines(events: Sequence[Event]) -> Iterator[str]:
+    """Progress lines for a list of events (e.g. a RolloutResult's), as the CLI prints them."""
+    for event in events:
+        line = progress_line(event)
+        if line is not None:
+            yield line
