@@ -1,0 +1,111 @@
+"""The post-deploy smoke test inside `pulumi up`: an update counts as done only once the release answers.
+
+A Pulumi dynamic resource whose create and update run `app.smoke.check_release` against the stack's
+URL. It runs after the Deployment and the Ingress are ready (depends_on), again whenever the expected
+version (the image tag) changes, and fails the update with the report's message — what every request
+saw — when the new version does not answer.
+
+    SmokeTest("app-smoke", SmokeTestArgs(base_url=workload.url, expected_version=stack.app.image_tag),
+              opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]))
+
+The provider is pickled into the stack's state and run by Pulumi's Python provider host, so it
+imports what it uses inside its methods, and only modules of this repository and requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+
+# Inputs whose change means "check again"; anything else in the state is the last report.
+CHECKED_INPUTS = ("base_url", "expected_version", "consecutive", "timeout", "interval", "ca_bundle")
+
+
+class SmokeCheckError(Exception):
+    """The release did not pass the smoke checks; the message is the report a person reads."""
+
+
+class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
+    """Runs the smoke checks on create and update; a failed check fails the Pulumi operation."""
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        """Check the release; the id names what was verified."""
+        outs = self._verify(props)
+        return pulumi.dynamic.CreateResult(id_=f"{props['base_url']}@{props['expected_version']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        """Check again when the URL, the version or how hard to look changed; never replace."""
+        changed = [key for key in CHECKED_INPUTS if olds.get(key) != news.get(key)]
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        """Check the new release (e.g. after a new image tag rolled out)."""
+        return pulumi.dynamic.UpdateResult(outs=self._verify(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing to remove: the checks leave nothing behind."""
+
+    @staticmethod
+    def _verify(props: dict[str, Any]) -> dict[str, Any]:
+        from app.smoke import check_release
+
+        ca_bundle = props.get("ca_bundle") or ""
+        report = check_release(
+            str(props["base_url"]),
+            str(props["expected_version"]),
+            # Numbers reach providers as floats.
+            consecutive=int(props["consecutive"]),
+            timeout=float(props["timeout"]),
+            interval=float(props["interval"]),
+            verify=ca_bundle or True,
+        )
+        if not report.ok:
+            raise SmokeCheckError(report.message())
+        return {**props, "report": report.message()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmokeTestArgs:
+    """Which release to check, where, and how patiently."""
+
+    base_url: pulumi.Input[str]
+    """The environment's URL, e.g. https://example-app.int.example.com."""
+    expected_version: pulumi.Input[str]
+    """The image tag that must answer; a change re-runs the checks."""
+    consecutive: int = DEFAULT_CONSECUTIVE
+    """Matching /version answers in a row."""
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds to wait for the version (covers DNS and the first certificate on a new stack)."""
+    interval: float = DEFAULT_INTERVAL
+    """Seconds between /version polls."""
+    ca_bundle: str = ""
+    """Path of a PEM bundle to trust instead of the system's (Let's Encrypt staging roots); empty: system."""
+
+
+class SmokeTest(pulumi.dynamic.Resource):
+    """A resource that exists only if the release answered at its URL with its version."""
+
+    report: pulumi.Output[str]
+    """The last passing report: what the checks saw."""
+
+    def __init__(self, name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if args.consecutive < 1 or args.timeout <= 0 or args.interval <= 0:
+            raise ValueError(
+                f"smoke test {name}: consecutive must be ≥ 1 and timeout and interval > 0, "
+                f"got {args.consecutive}, {args.timeout}, {args.interval}"
+            )
+        props = {
+            "base_url": args.base_url,
+            "expected_version": args.expected_version,
+            "consecutive": args.consecutive,
+            "timeout": args.timeout,
+            "interval": args.interval,
+            "ca_bundle": args.ca_bundle,
+            "report": None,
+        }
+        super().__init__(SmokeTestProvider(), name, props, opts)

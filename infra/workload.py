@@ -1,0 +1,132 @@
+"""The app on the cluster: every object of the deployment contract, created with pulumi_kubernetes.
+
+Nothing here describes the app: `app.contract.render(settings)` does, and this component hands each
+object to the cluster's provider unchanged. Names are the contract's (metadata.name is always set),
+so Pulumi never adds a random suffix and a new image tag is an in-place update of the Deployment's
+pod template — never a delete-and-create.
+
+    workload = Workload("app", WorkloadArgs(
+        settings=stack.app, provider=cluster.provider,
+        image_repository=registry.repository_url,
+        depends_on=[ingress.release, certificates.release, *certificates.issuers],
+    ))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from app.contract import AppSettings, render
+from app.contract.manifests import Manifest
+
+ResourceClass = Callable[..., pulumi.CustomResource]
+
+# The contract's kinds and the pulumi_kubernetes class that manages each.
+RESOURCE_CLASSES: dict[tuple[str, str], ResourceClass] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+}
+
+
+def rollout_timeouts(settings: AppSettings) -> pulumi.CustomTimeouts:
+    """How long `pulumi up` waits for the Deployment: its progress deadline plus one pod's shutdown.
+
+    pulumi-kubernetes waits for Available and NewReplicaSetAvailable (default 10 minutes); a rollout
+    stuck longer than the progress deadline has failed, so `pulumi up` should fail then too, with the
+    pods' errors, instead of hanging.
+    """
+    seconds = f"{settings.timing.rollout_timeout}s"
+    return pulumi.CustomTimeouts(create=seconds, update=seconds)
+
+
+def child_name(component: str, manifest: Manifest) -> str:
+    """The Pulumi name of one object: the component's name and the object's kind, e.g. `app-deployment`."""
+    return f"{component}-{manifest['kind'].lower()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadArgs:
+    """What the app's objects are made from and where they go."""
+
+    settings: AppSettings
+    """The deployment contract's settings for this stack."""
+    provider: pulumi.ProviderResource
+    """The cluster's pulumi_kubernetes provider."""
+    image_repository: pulumi.Input[str] | None = None
+    """The image repository when only known at deploy time (the ECR URL); None uses the settings' own."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """ingress-nginx and cert-manager (Releases, ClusterIssuers): their webhooks and CRDs must exist first."""
+
+
+class Workload(pulumi.ComponentResource):
+    """The app's Namespace, Service, Deployment, PDB, HPA, NetworkPolicy and Ingress on one cluster."""
+
+    deployment: pulumi.CustomResource
+    """The Deployment: the smoke test runs after it (and the Ingress) is ready."""
+    ingress: pulumi.CustomResource
+    """The Ingress for the stack's host, with TLS from the ClusterIssuer."""
+
+    def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:Workload", name, None, opts)
+        manifests = render(args.settings)
+        self.resources: dict[str, pulumi.CustomResource] = {}
+        namespace: pulumi.CustomResource | None = None
+        service: pulumi.CustomResource | None = None
+        for manifest in manifests.all():
+            kind = manifest["kind"]
+            after: list[pulumi.Resource] = [*args.depends_on]
+            if namespace is not None:
+                after.append(namespace)
+            if kind == "Ingress" and service is not None:
+                after.append(service)
+            options = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=after)
+            spec: Any = manifest.get("spec")
+            if kind == "Deployment":
+                options = pulumi.ResourceOptions.merge(
+                    options, pulumi.ResourceOptions(custom_timeouts=rollout_timeouts(args.settings))
+                )
+                if args.image_repository is not None:
+                    spec = _spec_with_repository(args.settings, args.image_repository)
+            resource = _create(child_name(name, manifest), manifest, spec, options)
+            self.resources[kind] = resource
+            if kind == "Namespace":
+                namespace = resource
+            elif kind == "Service":
+                service = resource
+        self.deployment = self.resources["Deployment"]
+        self.ingress = self.resources["Ingress"]
+        scheme = "https" if args.settings.tls_cluster_issuer else "http"
+        self.url = pulumi.Output.from_input(f"{scheme}://{args.settings.host}")
+        self.register_outputs({"url": self.url})
+
+
+def _spec_with_repository(settings: AppSettings, repository: pulumi.Input[str]) -> pulumi.Output[Any]:
+    """The Deployment spec rendered with the real repository URL once it is known (still the contract's)."""
+
+    def spec_for(url: str) -> Any:
+        return render(dataclasses.replace(settings, image_repository=url)).deployment["spec"]
+
+    return pulumi.Output.from_input(repository).apply(spec_for)
+
+
+def _create(name: str, manifest: Manifest, spec: Any, options: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    resource_class = RESOURCE_CLASSES.get((manifest["apiVersion"], manifest["kind"]))
+    if resource_class is None:
+        raise ValueError(
+            f"the contract renders {manifest['apiVersion']} {manifest['kind']}, which Workload cannot create"
+        )
+    fields = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata", "spec")}
+    if spec is not None:
+        fields["spec"] = spec
+    return resource_class(name, metadata=manifest["metadata"], **fields, opts=options)
