@@ -55,3 +55,12 @@ def test_request_id_is_empty_when_the_response_has_none(capsys: pytest.CaptureFi
 def test_nothing_is_written_when_access_logging_is_off(capsys: pytest.CaptureFixture[str]) -> None:
     _logger(None).access(_response(200, "abc"), None, ENVIRON, timedelta(0))
     assert capsys.readouterr().out == ""
+
+
+def test_a_line_that_cannot_be_written_never_fails_the_request(capsys: pytest.CaptureFixture[str]) -> None:
+    broken = _response(200, "abc")
+    broken.status_code = object()  # not JSON-serialisable
+    _logger("-").access(broken, None, ENVIRON, timedelta(0))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "failed to write access log line" in captured.err

@@ -1,0 +1,36 @@
+"""The ingress's retry and keep-alive values, rendered once for ingress-nginx and the local nginx."""
+
+from __future__ import annotations
+
+from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from app.timing import INGRESS_UPSTREAM_KEEPALIVE_S, LOCAL_TIMING, Timing
+
+
+def test_controller_config_is_ingress_nginx_configmap_strings() -> None:
+    assert INGRESS_TUNING.controller_config() == {
+        "proxy-next-upstream": "error timeout",
+        "proxy-next-upstream-tries": "3",
+        "proxy-next-upstream-timeout": "10",
+        "proxy-connect-timeout": "5",
+        "proxy-read-timeout": "60",
+        "upstream-keepalive-timeout": str(INGRESS_UPSTREAM_KEEPALIVE_S),
+        "upstream-keepalive-connections": "320",
+        "upstream-keepalive-requests": "10000",
+    }
+
+
+def test_a_502_or_503_is_never_retried_into_silence() -> None:
+    # Retrying on http_502/http_503 would hide exactly the failures a zero-downtime rollout must not have.
+    assert "http_50" not in INGRESS_TUNING.proxy_next_upstream
+    assert set(INGRESS_TUNING.proxy_next_upstream.split()) == {"error", "timeout"}
+
+
+def test_the_ingress_closes_idle_upstream_connections_before_gunicorn_does() -> None:
+    for timing in (Timing(), LOCAL_TIMING):
+        assert INGRESS_TUNING.upstream_keepalive_timeout < timing.keepalive
+
+
+def test_the_ingress_waits_longer_than_a_worker_may_stay_silent() -> None:
+    # The ingress waits longer for an answer than gunicorn lets a worker stay silent: a hung worker is
+    # killed (and its request fails fast) before the ingress gives up on its own.
+    assert IngressTuning().proxy_read_timeout > Timing().worker_timeout
