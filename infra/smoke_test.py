@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from app.contract import AppSettings
 from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_INTERVAL, DEFAULT_TIMEOUT
 
 # Inputs whose change means "check again"; anything else in the state is the last report.
@@ -85,6 +86,19 @@ class SmokeTestArgs:
     """Seconds between /version polls."""
     ca_bundle: str = ""
     """Path of a PEM bundle to trust instead of the system's (Let's Encrypt staging roots); empty: system."""
+
+
+def smoke_test_args(settings: AppSettings, base_url: pulumi.Input[str], ca_bundle: str = "") -> SmokeTestArgs:
+    """Checks sized to the stack: two answers per pod in a row, and as patient as a rollout may take."""
+    return SmokeTestArgs(
+        base_url=base_url,
+        expected_version=settings.image_tag,
+        # Round-robin over `replicas` pods: 2 × replicas matching answers in a row means old pods are gone.
+        consecutive=max(DEFAULT_CONSECUTIVE, 2 * settings.replicas),
+        # A first deploy also waits for DNS and the certificate; a rollout is done within this anyway.
+        timeout=float(max(DEFAULT_TIMEOUT, settings.timing.rollout_timeout)),
+        ca_bundle=ca_bundle,
+    )
 
 
 class SmokeTest(pulumi.dynamic.Resource):

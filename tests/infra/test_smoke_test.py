@@ -1,0 +1,148 @@
+"""The SmokeTest provider run directly against the real app on loopback, as `pulumi up` would run it."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from app.contract import AppSettings
+from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_TIMEOUT
+from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
+from infra.workload import Workload, WorkloadArgs
+from tests.infra.test_workload import run_mocked
+from tests.smoke.appserver import REPO_ROOT, RunningApp, serve_app
+
+pytestmark = pytest.mark.process
+
+
+@pytest.fixture(scope="module")
+def app_v1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with serve_app("v1.0.0", tmp_path_factory.mktemp("gunicorn")) as running:
+        yield running
+
+
+def props(url: str, version: str, **changes: Any) -> dict[str, Any]:
+    # As the engine hands them over: numbers as floats.
+    base = {
+        "base_url": url,
+        "expected_version": version,
+        "consecutive": 2.0,
+        "timeout": 2.0,
+        "interval": 0.05,
+        "ca_bundle": "",
+        "report": None,
+    }
+    return {**base, **changes}
+
+
+def test_create_passes_when_the_release_answers(app_v1: RunningApp) -> None:
+    result = SmokeTestProvider().create(props(app_v1.url, "v1.0.0"))
+    assert result.id == f"{app_v1.url}@v1.0.0"
+    assert result.outs is not None
+    assert result.outs["expected_version"] == "v1.0.0"
+    assert "passed" in result.outs["report"] and "v1.0.0 ×2" in result.outs["report"]
+
+
+def test_create_with_the_wrong_version_fails_with_what_it_saw(app_v1: RunningApp) -> None:
+    with pytest.raises(SmokeCheckError) as failure:
+        SmokeTestProvider().create(props(app_v1.url, "v2.0.0", timeout=0.5))
+    message = str(failure.value)
+    assert message.startswith(f"Smoke test of {app_v1.url} for version v2.0.0: FAILED")
+    assert "/version did not report v2.0.0 on 2 consecutive requests within 0.5 s" in message
+    assert "saw: v1.0.0 ×" in message
+    assert "the page / shows 'v1.0.0', expected 'v2.0.0'" in message
+
+
+def test_update_checks_the_new_version(app_v1: RunningApp) -> None:
+    provider = SmokeTestProvider()
+    old = props(app_v1.url, "v0.9.0")
+    result = provider.update("id", old, props(app_v1.url, "v1.0.0"))
+    assert result.outs is not None and "passed" in result.outs["report"]
+    with pytest.raises(SmokeCheckError, match="did not report v3.0.0"):
+        provider.update("id", old, props(app_v1.url, "v3.0.0", timeout=0.3))
+
+
+def test_diff_runs_again_only_when_what_is_checked_changes() -> None:
+    provider = SmokeTestProvider()
+    old = {**props("https://a.example.com", "v1"), "report": "Smoke test … passed"}
+    assert not provider.diff("id", old, props("https://a.example.com", "v1")).changes
+    for key, value in [("expected_version", "v2"), ("base_url", "https://b.example.com"), ("consecutive", 6.0)]:
+        diff = provider.diff("id", old, props("https://a.example.com", "v1", **{key: value}))
+        assert diff.changes, key
+        assert diff.replaces == [], key
+
+
+def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_path: Path) -> None:
+    """Pulumi stores the provider pickled and runs it in its own Python host, started at the project root."""
+    pickled = serialize_provider(SmokeTestProvider())
+    script = (
+        "import base64, json, sys, dill\n"
+        "provider = dill.loads(base64.b64decode(sys.argv[1]))\n"
+        "props = json.loads(sys.argv[2])\n"
+        "try:\n"
+        "    print(json.dumps(provider.create(props).outs['report']))\n"
+        "except Exception as error:\n"
+        "    print('FAILED:', type(error).__name__, error)\n"
+    )
+    runs = {}
+    for version in ("v1.0.0", "v9.9.9"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, pickled, json.dumps(props(app_v1.url, version, timeout=0.5))],
+            cwd=REPO_ROOT,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        runs[version] = done.stdout
+    assert "passed" in json.loads(runs["v1.0.0"])
+    assert runs["v9.9.9"].startswith("FAILED: SmokeCheckError Smoke test of")
+    assert base64.b64decode(pickled)  # stored as base64 text in the state
+
+
+def test_args_from_settings_are_sized_to_the_stack() -> None:
+    app = AppSettings(image_repository="example-app", image_tag="v1.2.3", host="example-app.example.com")
+    args = smoke_test_args(app, "https://example-app.example.com")
+    assert args.expected_version == "v1.2.3"
+    assert args.consecutive == max(DEFAULT_CONSECUTIVE, 2 * app.replicas)
+    assert args.timeout == max(DEFAULT_TIMEOUT, app.timing.rollout_timeout)
+    wide = smoke_test_args(dataclasses.replace(app, replicas=5), "https://example-app.example.com")
+    assert wide.consecutive == 10
+
+
+def test_impossible_args_are_refused_with_the_values() -> None:
+    with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
+        SmokeTest("smoke", SmokeTestArgs(base_url="https://x.example.com", expected_version="v1", consecutive=0))
+
+
+def test_smoke_resource_runs_after_the_deployment_and_the_ingress() -> None:
+    app = AppSettings(image_repository="example-app", image_tag="v1.2.3", host="example-app.example.com")
+
+    def program() -> Any:
+        provider = k8s.Provider("cluster", kubeconfig="{}")
+        workload = Workload("app", WorkloadArgs(settings=app, provider=provider))
+        smoke = SmokeTest(
+            "app-smoke",
+            smoke_test_args(app, workload.url),
+            opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]),
+        )
+        return smoke.id
+
+    recording = run_mocked(program)
+    smoke = recording.resources["app-smoke"]
+    assert smoke.type == "pulumi-python:dynamic:Resource"
+    assert {recording.urn_name(urn) for urn in smoke.dependencies} >= {"app-deployment", "app-ingress"}
+    assert smoke.inputs["expected_version"] == "v1.2.3"
+    assert smoke.inputs["base_url"] == "http://example-app.example.com"
