@@ -69,7 +69,7 @@ def test_update_checks_the_new_version(app_v1: RunningApp) -> None:
     old = props(app_v1.url, "v0.9.0")
     result = provider.update("id", old, props(app_v1.url, "v1.0.0"))
     assert result.outs is not None and "passed" in result.outs["report"]
-    with pytest.raises(SmokeCheckError, match="did not report v3.0.0"):
+    with pytest.raises(SmokeCheckError, match=r"did not report v3\.0\.0"):
         provider.update("id", old, props(app_v1.url, "v3.0.0", timeout=0.3))
 
 
