@@ -445,6 +445,10 @@ class Traffic:
         """Seconds since the traffic started."""
         return time.monotonic() - self._started_monotonic
 
+    def to_traffic_time(self, monotonic: float) -> float:
+        """Place a `time.monotonic()` timestamp (e.g. when a rollout started) on this run's time axis."""
+        return monotonic - self._started_monotonic
+
     def mark(self, name: str, at: float | None = None) -> float:
         """Name a moment (now, or `at` seconds since start) so reports and charts can refer to it."""
         moment = self.now() if at is None else at

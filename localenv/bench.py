@@ -1,0 +1,507 @@
+"""Benchmark: rolling updates of the local environment under live traffic, measured against the targets.
+
+`python -m localenv.bench` (or `make bench`) brings the local environment up at 3 and then 10
+replicas, runs rollouts while the traffic generator keeps every response, and prints one table:
+requests, failed, retried, p50/p99 in steady state vs during the rollout, and rollout seconds vs the
+theoretical minimum `Timing.rollout_floor` (⌈replicas / surge⌉ × (time to ready + minReadySeconds)
++ drain, with the time to ready measured from this run's events). It checks the targets:
+
+- 0 failed of ≥ 20,000 requests over 5 rollouts (at the first replica count);
+- p99 during a rollout ≤ 2 × steady p99;
+- rollout time ≤ 1.5 × the theoretical minimum.
+
+It also writes a timeline chart per replica count and `bench.json` into `--out` (default
+build/bench). It is a benchmark, not a test: it prints numbers and exits 0 even on a MISS, unless
+`--strict` is given. Bounded in time: every rollout waits at most its progress deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.timing import LOCAL_TIMING
+from localenv.chart import write_timeline
+from localenv.errors import LocalEnvError
+from localenv.traffic import Traffic, TrafficPlan, TrafficReport
+
+DEFAULT_OUT = Path("build/bench")
+CHART_NAME = "rollout-timeline.png"
+RESULT_NAME = "bench.json"
+# Targets from issue 3, in one place.
+TARGET_REQUESTS = 20_000
+TARGET_ROLLOUTS = 5
+TARGET_P99_FACTOR = 2.0
+TARGET_FLOOR_FACTOR = 1.5
+# Load shape: half the clients keep their connection, half open one per request (new visitors).
+KEEPALIVE_CLIENTS = 4
+FRESH_CLIENTS = 4
+STEADY_SECONDS = 3.0
+"""Traffic before each rollout: the steady-state latency the rollout is compared with."""
+WARMUP_SECONDS = 0.3
+"""Left out of the steady window: the first requests open connections and warm the pods."""
+TAIL_SECONDS = 1.0
+"""Traffic after the rollout finished, so the chart shows the new version settled."""
+MAX_REPLICAS = 20
+MAX_ROLLOUTS = 20
+
+
+class BenchUsageError(ValueError):
+    """A command-line value the benchmark cannot use; the message says which and what to use instead."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutSample:
+    """One rollout under load: its traffic numbers and its timing."""
+
+    replicas: int
+    from_version: str
+    to_version: str
+    requests: int
+    failed: int
+    retried: int
+    rate_per_s: float
+    steady_latencies_ms: list[float] = field(repr=False)
+    rollout_latencies_ms: list[float] = field(repr=False)
+    rollout_seconds: float
+    time_to_ready: float
+    """Median seconds from a new pod's start to its first ready probe, in this rollout."""
+    floor_seconds: float
+    surge: int
+    switch_seconds: float | None
+    old_after_all_new: int
+    """Successful old-version answers to requests sent after every endpoint was new (one-way check)."""
+    errors: dict[str, int]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (a latency some request really had); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaResult:
+    """All rollouts at one replica count, with pooled percentiles and the targets checked."""
+
+    replicas: int
+    samples: list[RolloutSample]
+    chart: str | None
+
+    @property
+    def requests(self) -> int:
+        """Requests over every rollout at this replica count."""
+        return sum(s.requests for s in self.samples)
+
+    @property
+    def failed(self) -> int:
+        """Failed requests (no answer, 4xx or 5xx) over every rollout."""
+        return sum(s.failed for s in self.samples)
+
+    @property
+    def retried(self) -> int:
+        """Requests the ingress retried on another pod, over every rollout."""
+        return sum(s.retried for s in self.samples)
+
+    def latency(self, window: str, fraction: float) -> float:
+        """Pooled latency percentile over every rollout's `steady` or `rollout` window."""
+        pooled: list[float] = []
+        for s in self.samples:
+            pooled.extend(s.steady_latencies_ms if window == "steady" else s.rollout_latencies_ms)
+        return percentile(pooled, fraction)
+
+    @property
+    def worst(self) -> RolloutSample:
+        """The rollout furthest above its theoretical minimum: the target must hold for each one."""
+        return max(self.samples, key=lambda s: s.rollout_seconds / s.floor_seconds)
+
+    @property
+    def rollout_seconds(self) -> float:
+        """The worst rollout's seconds from apply until its last old pod exited."""
+        return self.worst.rollout_seconds
+
+    @property
+    def floor_seconds(self) -> float:
+        """The worst rollout's theoretical minimum (its replicas and surge, its own measured time to ready)."""
+        return self.worst.floor_seconds
+
+    @property
+    def floor_ratio(self) -> float:
+        """Worst rollout time / its theoretical minimum."""
+        return self.worst.rollout_seconds / self.worst.floor_seconds
+
+    def targets(self, first: bool) -> list[tuple[str, bool, str]]:
+        """(target, met, measured) for this replica count; the request-count target only for the first."""
+        steady_p99 = self.latency("steady", 0.99)
+        rollout_p99 = self.latency("rollout", 0.99)
+        checks: list[tuple[str, bool, str]] = []
+        if first:
+            enough = self.requests >= TARGET_REQUESTS and len(self.samples) >= TARGET_ROLLOUTS
+            checks.append(
+                (
+                    f"0 failed of ≥ {TARGET_REQUESTS:,} requests over {TARGET_ROLLOUTS} rollouts",
+                    self.failed == 0 and enough,
+                    f"{self.failed} failed of {self.requests:,} over {len(self.samples)}",
+                )
+            )
+        else:
+            checks.append(("0 failed", self.failed == 0, f"{self.failed} failed of {self.requests:,}"))
+        checks.append(
+            (
+                f"p99 during rollout ≤ {TARGET_P99_FACTOR:g} × steady p99",
+                rollout_p99 <= TARGET_P99_FACTOR * steady_p99,
+                f"{rollout_p99:.1f} ms vs {steady_p99:.1f} ms ({rollout_p99 / steady_p99:.2f} ×)",
+            )
+        )
+        checks.append(
+            (
+                f"rollout time ≤ {TARGET_FLOOR_FACTOR:g} × theoretical minimum",
+                self.floor_ratio <= TARGET_FLOOR_FACTOR,
+                f"{self.rollout_seconds:.1f} s vs {self.floor_seconds:.1f} s ({self.floor_ratio:.2f} ×)",
+            )
+        )
+        return checks
+
+    def to_dict(self, first: bool) -> dict[str, Any]:
+        """JSON-ready numbers, targets and per-rollout samples (without the raw latency lists)."""
+
+        def ms(value: float) -> float | None:
+            return None if math.isnan(value) else round(value, 2)
+
+        samples = []
+        for s in self.samples:
+            data = asdict(s)
+            data.pop("steady_latencies_ms")
+            data.pop("rollout_latencies_ms")
+            data["steady_p99_ms"] = ms(percentile(s.steady_latencies_ms, 0.99))
+            data["rollout_p99_ms"] = ms(percentile(s.rollout_latencies_ms, 0.99))
+            samples.append(data)
+        return {
+            "replicas": self.replicas,
+            "rollouts": len(self.samples),
+            "requests": self.requests,
+            "failed": self.failed,
+            "retried": self.retried,
+            "steady_ms": {"p50": ms(self.latency("steady", 0.5)), "p99": ms(self.latency("steady", 0.99))},
+            "rollout_ms": {"p50": ms(self.latency("rollout", 0.5)), "p99": ms(self.latency("rollout", 0.99))},
+            "rollout_seconds": round(self.rollout_seconds, 2),
+            "floor_seconds": round(self.floor_seconds, 2),
+            "floor_ratio": round(self.floor_ratio, 3),
+            "chart": self.chart,
+            "targets": [{"target": t, "met": met, "measured": m} for t, met, m in self.targets(first)],
+            "samples": samples,
+        }
+
+
+def table(results: Sequence[ReplicaResult]) -> str:
+    """The benchmark's table and its targets, as plain text."""
+    header = (
+        "replicas",
+        "rollouts",
+        "requests",
+        "req/s",
+        "failed",
+        "retried",
+        "steady p50/p99 ms",
+        "rollout p50/p99 ms",
+        "rollout s*",
+        "minimum s*",
+        "ratio*",
+    )
+    rows = [header]
+    for r in results:
+        rate = statistics.fmean(s.rate_per_s for s in r.samples)
+        rows.append(
+            (
+                str(r.replicas),
+                str(len(r.samples)),
+                f"{r.requests:,}",
+                f"{rate:,.0f}",
+                str(r.failed),
+                str(r.retried),
+                f"{r.latency('steady', 0.5):.1f} / {r.latency('steady', 0.99):.1f}",
+                f"{r.latency('rollout', 0.5):.1f} / {r.latency('rollout', 0.99):.1f}",
+                f"{r.rollout_seconds:.1f}",
+                f"{r.floor_seconds:.1f}",
+                f"{r.floor_ratio:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("* the rollout furthest above its minimum: apply → last old pod exited, vs ⌈replicas/surge⌉ × ")
+    lines.append("  (measured time to ready + minReadySeconds) + drain")
+    lines.append("")
+    for index, r in enumerate(results):
+        for target, met, measured in r.targets(first=index == 0):
+            lines.append(f"{'PASS' if met else 'MISS'}  {r.replicas:>2} replicas  {target}: {measured}")
+    return "\n".join(lines)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchOptions:
+    """What to run: replica counts with their rollout counts, and where results go."""
+
+    plan: tuple[tuple[int, int], ...]
+    """(replicas, rollouts) pairs, run in order."""
+    out: Path
+    json: bool
+    strict: bool
+
+
+def _positive(name: str, raw: str, limit: int) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+        raise BenchUsageError(f"{name} {raw!r} must be a whole number from 1 to {limit}")
+    return int(raw)
+
+
+def parse_options(argv: Sequence[str]) -> BenchOptions:
+    """Read the command line; a bad value raises BenchUsageError with one sentence naming it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localenv.bench",
+        description="Roll the local environment out under live traffic and print the numbers against the targets.",
+    )
+    parser.add_argument(
+        "--replicas",
+        default="3,10",
+        help="comma-separated replica counts, run in order (default 3,10); targets over 5 rollouts use the first",
+    )
+    parser.add_argument(
+        "--rollouts",
+        default="5,2",
+        help="rollouts per replica count, comma-separated, or one number for all (default 5,2)",
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"directory for the charts and {RESULT_NAME}")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(list(argv))
+    replicas = [_positive("--replicas value", part.strip(), MAX_REPLICAS) for part in args.replicas.split(",")]
+    rollouts = [_positive("--rollouts value", part.strip(), MAX_ROLLOUTS) for part in args.rollouts.split(",")]
+    if len(rollouts) == 1:
+        rollouts = rollouts * len(replicas)
+    if len(rollouts) != len(replicas):
+        raise BenchUsageError(
+            f"--rollouts has {len(rollouts)} values for {len(replicas)} replica counts: give one value or one per count"
+        )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BenchUsageError(f"--out {out} is a file; give a directory (it is created if missing)")
+    return BenchOptions(
+        plan=tuple(zip(replicas, rollouts, strict=True)), out=out, json=bool(args.json), strict=bool(args.strict)
+    )
+
+
+def traffic_plan(url: str, replicas: int, progress_deadline: float) -> TrafficPlan:
+    """The load for one rollout, bounded by the longest a rollout may take plus the steady and tail windows."""
+    # A rollout that stops making progress is failed by the controller at its deadline; the traffic
+    # must outlive that (plus every pod's possible drain) but never run unbounded.
+    budget = STEADY_SECONDS + progress_deadline * max(1, replicas) + TAIL_SECONDS + 30.0
+    return TrafficPlan(
+        url=url,
+        keepalive_clients=KEEPALIVE_CLIENTS,
+        fresh_clients=FRESH_CLIENTS,
+        max_requests=2_000_000,
+        max_seconds=budget,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 when it ran (and, with --strict, met every target), 1 on a miss, 2 on bad input."""
+    try:
+        options = parse_options(sys.argv[1:] if argv is None else argv)
+    except BenchUsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        results = run(options)
+    except LocalEnvError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; every process was stopped", file=sys.stderr)
+        return 130
+    document = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": [r.to_dict(first=i == 0) for i, r in enumerate(results)],
+    }
+    options.out.mkdir(parents=True, exist_ok=True)
+    result_path = options.out / RESULT_NAME
+    result_path.write_text(json.dumps(document, indent=2) + "\n")
+    if options.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print()
+        print(table(results))
+        print()
+        for r in results:
+            if r.chart:
+                print(f"chart ({r.replicas} replicas): {r.chart}")
+        print(f"result: {result_path}")
+    missed = any(not met for i, r in enumerate(results) for _, met, _ in r.targets(first=i == 0))
+    return 1 if options.strict and missed else 0
+
+
+def run(options: BenchOptions) -> list[ReplicaResult]:
+    """Every replica count in turn: up, rollouts under load, down; charts written to `options.out`."""
+    results: list[ReplicaResult] = []
+    with tempfile.TemporaryDirectory(prefix="example-app-bench-") as state:
+        for replicas, rollouts in options.plan:
+            results.append(_run_replicas(Path(state) / f"r{replicas}", replicas, rollouts, options))
+    return results
+
+
+def time_to_ready(events: Sequence[dict[str, Any]], version: str, since: float) -> float:
+    """Median seconds from a `version` pod's creation to its first Ready, over pods created after `since`."""
+    created: dict[str, float] = {}
+    ready: dict[str, float] = {}
+    for event in events:
+        if event.get("kind") != "pod" or event.get("version") != version or event["monotonic"] < since:
+            continue
+        name = str(event.get("pod"))
+        if event.get("change") == "Created":
+            created.setdefault(name, event["monotonic"])
+        elif event.get("change") == "Ready" and name in created:
+            ready.setdefault(name, event["monotonic"])
+    spans = [ready[name] - created[name] for name in ready]
+    if not spans:
+        raise LocalEnvError(f"no {version} pod became ready during the rollout; see the events for why")
+    return statistics.median(spans)
+
+
+def all_endpoints_new_at(events: Sequence[dict[str, Any]], version: str, since: float) -> float | None:
+    """When the ingress first balanced over `version` pods only (monotonic), after `since`; None if never."""
+    for event in events:
+        if (
+            event.get("kind") == "endpoints"
+            and event.get("stage") == "applied"
+            and event["monotonic"] >= since
+            and event.get("versions") == [version]
+        ):
+            return float(event["monotonic"])
+    return None
+
+
+def measure(
+    *,
+    report: TrafficReport,
+    events: Sequence[dict[str, Any]],
+    replicas: int,
+    surge: int,
+    from_version: str,
+    to_version: str,
+    started: float,
+    drained: float,
+) -> RolloutSample:
+    """Turn one rollout's traffic report and events into a sample; `started`/`drained` are monotonic."""
+    start = report.to_traffic_time(started)
+    end = report.to_traffic_time(drained)
+    ready = time_to_ready(events, to_version, started)
+    all_new = all_endpoints_new_at(events, to_version, started)
+    late_old = [] if all_new is None else report.served_after(report.to_traffic_time(all_new), from_version)
+    steady = [r.latency_ms for r in report.window(WARMUP_SECONDS, start) if r.status != 0]
+    during = [r.latency_ms for r in report.window(start, end) if r.status != 0]
+    return RolloutSample(
+        replicas=replicas,
+        from_version=from_version,
+        to_version=to_version,
+        requests=report.total,
+        failed=report.failed,
+        retried=report.retried,
+        rate_per_s=report.rate,
+        steady_latencies_ms=steady,
+        rollout_latencies_ms=during,
+        rollout_seconds=drained - started,
+        time_to_ready=ready,
+        floor_seconds=LOCAL_TIMING.rollout_floor(replicas, surge, ready),
+        surge=surge,
+        switch_seconds=report.switch_time,
+        old_after_all_new=len(late_old),
+        errors=dict(report.errors),
+    )
+
+
+def _say(message: str) -> None:
+    # Progress goes to stderr so `--json` leaves stdout to the document.
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchOptions) -> ReplicaResult:
+    from localenv.environment import LocalEnvironment
+    from localenv.profile import local_deployment
+    from localenv.spec import DeploymentSpec
+
+    spec = DeploymentSpec.from_manifest(local_deployment(f"bench-{replicas}r-0", replicas))
+    surge, _ = spec.fenceposts()
+    samples: list[RolloutSample] = []
+    chart: str | None = None
+    with LocalEnvironment(state_dir, port=0) as env:
+        _say(f"{replicas} replicas: bringing the local environment up …")
+        first = env.up(version=f"bench-{replicas}r-0", replicas=replicas)
+        if not first.ok:
+            raise LocalEnvError(f"the local environment did not come up: {first.message}")
+        for number in range(1, rollouts + 1):
+            old, new = f"bench-{replicas}r-{number - 1}", f"bench-{replicas}r-{number}"
+            with Traffic(traffic_plan(env.url + "/version", replicas, spec.progress_deadline)) as traffic:
+                time.sleep(STEADY_SECONDS)
+                result = env.deploy(new)
+                if result.ok and result.drained_seconds is not None:
+                    drained = result.started_monotonic + result.drained_seconds
+                    traffic.mark("rollout-start", at=traffic.to_traffic_time(result.started_monotonic))
+                    traffic.mark("rollout-end", at=traffic.to_traffic_time(drained))
+                    time.sleep(TAIL_SECONDS)
+            if not result.ok or result.drained_seconds is None:
+                raise LocalEnvError(f"rollout {number} at {replicas} replicas did not finish: {result.message}")
+            report = traffic.report
+            sample = measure(
+                report=report,
+                events=result.events,
+                replicas=replicas,
+                surge=surge,
+                from_version=old,
+                to_version=new,
+                started=result.started_monotonic,
+                drained=drained,
+            )
+            samples.append(sample)
+            _say(
+                f"  rollout {number}/{rollouts} {old} → {new}: {sample.requests:,} requests "
+                f"({sample.rate_per_s:,.0f}/s), {sample.failed} failed, {sample.retried} retried, "
+                f"{sample.rollout_seconds:.1f} s (minimum {sample.floor_seconds:.1f} s, "
+                f"time to ready {sample.time_to_ready:.2f} s), old answers after all-new endpoints: "
+                f"{sample.old_after_all_new}"
+            )
+            if number == rollouts:
+                endpoint_changes = [
+                    (report.to_traffic_time(e["monotonic"]), "endpoints")
+                    for e in result.events
+                    if e.get("kind") == "endpoints" and e.get("stage") == "applied"
+                ]
+                name = (
+                    CHART_NAME if not samples or replicas == options.plan[0][0] else f"rollout-timeline-{replicas}.png"
+                )
+                path = write_timeline(
+                    report,
+                    options.out / name,
+                    f"Rolling update {old} → {new}, {replicas} replicas (surge {surge}), local nginx + gunicorn",
+                    events=endpoint_changes,
+                )
+                chart = str(path)
+    return ReplicaResult(replicas=replicas, samples=samples, chart=chart)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
