@@ -35,6 +35,7 @@ class Registered:
     dependencies: list[str]
     custom_timeouts: dict[str, str]
     provider: str
+    retain_on_delete: bool
 
 
 @dataclass
@@ -78,6 +79,7 @@ class _RecordingMonitor(MockMonitor):
                 dependencies=list(request.dependencies),
                 custom_timeouts={"create": timeouts.create, "update": timeouts.update},
                 provider=request.provider,
+                retain_on_delete=bool(request.retainOnDelete),
             )
         return response
 
