@@ -112,6 +112,8 @@ def post_worker_init(worker: Any) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, drain_then_exit)
+    # signal.signal() drops the SA_RESTART gunicorn asked for: keep SIGTERM from interrupting active requests.
+    signal.siginterrupt(signal.SIGTERM, False)
 
 
 def child_exit(server: Any, worker: Any) -> None:
