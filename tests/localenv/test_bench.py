@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from localenv.bench import BenchUsageError, ReplicaResult, RolloutSample, parse_options, table
 from localenv.chart import FAILURE_COLOUR, write_timeline
 from localenv.traffic import ResponseRecord, TrafficPlan, TrafficReport
 
@@ -77,3 +80,68 @@ def test_the_report_knows_its_switch_and_windows() -> None:
     assert report.to_traffic_time(101.5) == 1.5
     steady = report.latency_percentiles(end="rollout-start")
     assert steady["count"] == 400 and steady["p50"] <= steady["p99"] <= 11.0
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--replicas", "0"], "--replicas value '0'"),
+        (["--replicas", "3,x"], "--replicas value 'x'"),
+        (["--replicas", "500"], "from 1 to"),
+        (["--rollouts", "-1"], "--rollouts value '-1'"),
+        (["--replicas", "3,10", "--rollouts", "5,2,1"], "one value or one per count"),
+    ],
+)
+def test_bad_bench_arguments_are_one_clear_sentence(args: list[str], named: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "localenv.bench", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert named in completed.stderr
+    assert completed.stderr.startswith("error: ") and completed.stderr.count("\n") == 1
+    assert "Traceback" not in completed.stderr
+
+
+def test_bench_out_must_be_a_directory(tmp_path: Path) -> None:
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("")
+    with pytest.raises(BenchUsageError, match="is a file"):
+        parse_options(["--out", str(a_file)])
+    options = parse_options(["--replicas", "3,10", "--rollouts", "4"])
+    assert options.plan == ((3, 4), (10, 4))
+
+
+def _sample(rollout_s: float, floor_s: float, failed: int, steady: float, during: float) -> RolloutSample:
+    return RolloutSample(
+        replicas=3,
+        from_version="a",
+        to_version="b",
+        requests=5_000,
+        failed=failed,
+        retried=2,
+        rate_per_s=900.0,
+        steady_latencies_ms=[steady] * 100,
+        rollout_latencies_ms=[during] * 100,
+        rollout_seconds=rollout_s,
+        time_to_ready=1.0,
+        floor_seconds=floor_s,
+        surge=1,
+        switch_seconds=1.0,
+        old_after_all_new=0,
+        errors={},
+    )
+
+
+def test_the_table_checks_every_target() -> None:
+    good = ReplicaResult(replicas=3, samples=[_sample(8.0, 7.0, 0, 10.0, 15.0) for _ in range(5)], chart=None)
+    bad = ReplicaResult(
+        replicas=10, samples=[_sample(8.0, 7.0, 0, 10.0, 15.0), _sample(20.0, 10.0, 3, 10.0, 25.0)], chart=None
+    )
+    text = table([good, bad])
+    assert "PASS   3 replicas  0 failed of ≥ 20,000 requests over 5 rollouts: 0 failed of 25,000 over 5" in text
+    assert "MISS  10 replicas  0 failed: 3 failed of 10,000" in text
+    assert "MISS  10 replicas  p99 during rollout ≤ 2 × steady p99: 25.0 ms vs 10.0 ms (2.50 ×)" in text
+    assert "MISS  10 replicas  rollout time ≤ 1.5 × theoretical minimum: 20.0 s vs 10.0 s (2.00 ×)" in text
+    assert text.count("PASS") == 3
+    assert good.to_dict(first=True)["targets"][0]["met"] is True
