@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,7 +113,10 @@ def test_a_manual_deploy_checks_the_tag_before_deploying_and_uses_the_same_steps
 def test_the_deployed_tag_is_read_before_the_up(deploy_stack: dict[str, Any]) -> None:
     order = _order(deploy_stack)
     assert order.index("before") < order.index("release-up") < order.index("release-smoke")
-    assert "pulumi stack output imageTag" in _steps_by_key(deploy_stack)["before"]["run"]
+    script = _steps_by_key(deploy_stack)["before"]["run"]
+    assert 'pulumi stack output --json --stack "$stack"' in script
+    assert '.get("imageTag")' in script
+    assert "exit 1" in script, "unreadable outputs must stop the deploy, not look like a first deploy"
 
 
 def test_the_up_and_the_rollback_set_the_image_tag_and_digest(deploy_stack: dict[str, Any]) -> None:
@@ -338,3 +344,45 @@ def test_every_job_has_a_timeout(workflows: dict[str, Workflow]) -> None:
         for job_id, job in workflow.jobs.items():
             if "uses" not in job:
                 assert 0 < job["timeout-minutes"] <= 60, f"{workflow.name}:{job_id}"
+
+
+# --- CI's preview gate, run for real in bash --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("", "", "false", "repository variable AWS_PREVIEW_ROLE_ARN_INT is not set"),
+        ("arn:aws:iam::123456789012:role/example-app-int-preview", "", "false", "gets no OIDC token"),
+        ("arn:aws:iam::123456789012:role/example-app-int-preview", "https://token.example/x", "true", ""),
+    ],
+)
+def test_ci_previews_only_with_a_role_and_an_oidc_token_and_says_why_not(
+    workflows: dict[str, Workflow], tmp_path: Path, case: tuple[str, str, str, str]
+) -> None:
+    role, token_url, configured, notice = case
+    preview = workflows["ci.yml"].jobs["preview"]
+    script = _steps_by_key(preview)["credentials"]["run"]
+    output = tmp_path / "github_output"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GITHUB_OUTPUT": str(output),
+        "STACK": "int",
+        "ROLE_ARN": role,
+        "ROLE_VARIABLE": "AWS_PREVIEW_ROLE_ARN_INT",
+        **({"ACTIONS_ID_TOKEN_REQUEST_URL": token_url} if token_url else {}),
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-c", script], env=env, capture_output=True, text=True, timeout=10, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert output.read_text(encoding="utf-8") == f"configured={configured}\n"
+    if notice:
+        assert result.stdout.startswith("::notice title=pulumi preview int skipped::") and notice in result.stdout
+    else:
+        assert result.stdout == ""
+    # Every later step waits for that answer.
+    for step in preview["steps"][1:]:
+        assert (
+            "steps.credentials.outputs.configured == 'true'" in step["if"] or "steps.deployed.outputs.tag" in step["if"]
+        )
