@@ -1,0 +1,288 @@
+"""EKS: the control plane, its IAM and KMS, an OIDC provider for IRSA, and an ASG-backed managed node group.
+
+Example::
+
+    cluster = Cluster("prd", ClusterArgs(name="example-app-prd", version="1.35", region="eu-west-1",
+                                         private_subnet_ids=network.private_subnet_ids, ...))
+    k8s.core.v1.Namespace("app", opts=pulumi.ResourceOptions(provider=cluster.provider))
+
+Node updates (AMI, version, launch template) go through EKS's managed rolling update: surge a node,
+drain the old one through the eviction API (PodDisruptionBudgets hold), one node at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.node_types import NODE_AMI_TYPE
+
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
+"""AWS managed policies every node needs: join the cluster, run the VPC CNI, pull images from ECR."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    """What the cluster and its nodes look like."""
+
+    name: str
+    """EKS cluster name (also the control-plane log group's name part)."""
+    version: str = "1.35"
+    """Kubernetes minor version for the control plane and the nodes."""
+    region: str
+    """AWS region, written into the kubeconfig's token command."""
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    """Subnets for the control plane's network interfaces and every node; never public."""
+    service_cidr: str = "172.20.0.0/16"
+    """Kubernetes Service range."""
+    instance_types: Sequence[str] = ("t3.large",)
+    """Node instance types (several spread spot capacity over pools)."""
+    capacity_type: str = "ON_DEMAND"
+    """ON_DEMAND or SPOT."""
+    min_nodes: int = 2
+    """Nodes always running; ≥ 2 so a drain never empties the cluster."""
+    desired_nodes: int = 2
+    """Nodes at creation."""
+    max_nodes: int = 4
+    """Upper bound."""
+    disk_gb: int = 40
+    """Encrypted gp3 root volume per node."""
+    public_access_cidrs: Sequence[str] = ()
+    """Internet ranges allowed to the API endpoint; empty keeps the endpoint private only."""
+    admin_roles: Sequence[str] = ()
+    """IAM role names (with path) in this account that get cluster-admin through access entries."""
+    log_retention_days: int = 30
+    """Retention of the control-plane log group."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable resource."""
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with envelope-encrypted secrets, control-plane logs, IRSA and a managed node group."""
+
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_url: pulumi.Output[str]
+    node_group: aws.eks.NodeGroup
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        invoke = pulumi.InvokeOptions(parent=self)
+        partition = aws.get_partition(opts=invoke).partition
+        account = aws.get_caller_identity(opts=invoke).account_id
+
+        def managed_policy(policy: str) -> str:
+            return f"arn:{partition}:iam::aws:policy/{policy}"
+
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in {args.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.name}-secrets", target_key_id=secrets_key.id, opts=child)
+        # EKS would create this group itself, without retention; owning it bounds cost and keeps it tagged.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{args.name}/cluster",
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster",
+            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster",
+            role=cluster_role.name,
+            policy_arn=managed_policy("AmazonEKSClusterPolicy"),
+            opts=child,
+        )
+
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.name,
+            version=args.version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": list(args.private_subnet_ids),
+                "endpoint_private_access": True,
+                "endpoint_public_access": bool(args.public_access_cidrs),
+                "public_access_cidrs": list(args.public_access_cidrs) or None,
+            },
+            kubernetes_network_config={"service_ipv4_cidr": args.service_cidr},
+            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            # Access entries only (no aws-auth ConfigMap); whoever runs `pulumi up` first is admin.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Standard support only: extended support costs six times as much per cluster hour.
+            upgrade_policy={"support_type": "STANDARD"},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, cluster_policy]),
+        )
+
+        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else "")
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            tags=tags,
+            opts=child,
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-nodes",
+            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-nodes-{policy}", role=node_role.name, policy_arn=managed_policy(policy), opts=child
+            )
+            for policy in NODE_POLICIES
+        ]
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            description=f"Nodes of {args.name}: IMDSv2 only, encrypted gp3 root volume",
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",  # IMDSv2 only: no unauthenticated metadata reads (SSRF)
+                # One hop: the node reaches the metadata service, pods (one hop further) do not; pods
+                # get AWS access through IRSA instead of borrowing the node's role.
+                "http_put_response_hop_limit": 1,
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": args.disk_gb,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            tag_specifications=[
+                {"resource_type": kind, "tags": {**tags, "Name": f"{args.name}-node"}}
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+        )
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=cluster.name,
+            version=cluster.version,
+            node_role_arn=node_role.arn,
+            subnet_ids=list(args.private_subnet_ids),
+            instance_types=list(args.instance_types),
+            capacity_type=args.capacity_type,
+            ami_type=NODE_AMI_TYPE,
+            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
+            scaling_config={
+                "min_size": args.min_nodes,
+                "desired_size": args.desired_nodes,
+                "max_size": args.max_nodes,
+            },
+            # One node at a time, drained through the eviction API so PodDisruptionBudgets hold.
+            update_config={"max_unavailable": 1},
+            labels={"example-app/node-group": "general"},
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=node_policies,
+                # Autoscaling (or an operator) owns the current size; Pulumi owns the bounds.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+
+        for role in args.admin_roles:
+            principal = f"arn:{partition}:iam::{account}:role/{role}"
+            slug = role.replace("/", "-").lower()
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{slug}", cluster_name=cluster.name, principal_arn=principal, tags=tags, opts=child
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{slug}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                access_scope={"type": "cluster"},
+                opts=child,
+            )
+
+        self.name = cluster.name
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_provider_url = oidc.url
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+                lambda parts: kubeconfig(cluster_name=parts[0], endpoint=parts[1], ca_data=parts[2], region=args.region)
+            )
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # Releases and objects wait for nodes: nothing schedules before the node group exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "kubeconfig": self.kubeconfig,
+                "oidcProviderArn": self.oidc_provider_arn,
+                "oidcProviderUrl": self.oidc_provider_url,
+            }
+        )
+
+
+def _assume_role_policy(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+            ],
+        }
+    )
+
+
+def kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens, no stored secret)."""
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+            "interactiveMode": "Never",
+        }
+    }
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+            ],
+            "users": [{"name": cluster_name, "user": user}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+        }
+    )

@@ -1,0 +1,191 @@
+"""Helm charts and values for the cluster's platform: ingress-nginx and cert-manager, as plain data.
+
+No Pulumi import: infra/platform.py hands these dicts to `helm.v3.Release`, and tests read them
+directly. The ingress's retry and keep-alive values come from app/contract/ingress.py — the local
+nginx uses the same ones — so they are never written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.contract.ingress import INGRESS_TUNING, IngressTuning
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChartRef:
+    """A Helm chart pinned to one exact version."""
+
+    name: str
+    """Chart name, or the full OCI reference for OCI registries."""
+    version: str
+    """Exact chart version; never a range, so a preview shows every platform upgrade."""
+    repository: str = ""
+    """Classic chart repository URL; empty for OCI charts."""
+
+
+# ingress-nginx is retired upstream (no releases or security fixes after March 2026): 4.15.1 / controller
+# v1.15.1 is the last. Routing sits behind one component (IngressController) so it can be replaced.
+INGRESS_NGINX_CHART = ChartRef(
+    name="ingress-nginx", version="4.15.1", repository="https://kubernetes.github.io/ingress-nginx"
+)
+CERT_MANAGER_CHART = ChartRef(name="oci://quay.io/jetstack/charts/cert-manager", version="v1.21.1")
+
+LETS_ENCRYPT_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+"""ACME directories by name; staging issues untrusted certificates but has generous rate limits."""
+
+
+def issuer_name(acme_server: str) -> str:
+    """Name of the ClusterIssuer that signs through the named Let's Encrypt server."""
+    return f"letsencrypt-{acme_server}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerDrain:
+    """How an ingress controller pod leaves the AWS NLB before nginx stops accepting connections.
+
+    The NLB sends to nodes (instance targets, externalTrafficPolicy Local). When a controller pod
+    terminates, kube-proxy's health-check port on its node starts failing, but the NLB notices only
+    after `health_check_interval × unhealthy_threshold`; until then it keeps opening connections to
+    that node, which kube-proxy still hands to the terminating pod. So nginx must keep accepting for
+    longer than that (`shutdown_grace`), then drain open requests, all inside the pod's grace period.
+    The NLB's own target deregistration delay (300 s) applies only when a node leaves the target
+    group (node replaced), after it has been drained of controller pods.
+    """
+
+    health_check_interval: int = 10
+    """Seconds between NLB health checks of a node."""
+    unhealthy_threshold: int = 2
+    """Failed health checks before the NLB stops sending new connections to a node."""
+    healthy_threshold: int = 2
+    """Passed health checks before a (new) node receives traffic."""
+    propagation_margin: int = 10
+    """Slack for the NLB to apply the health verdict across its nodes."""
+    drain: int = 30
+    """Seconds nginx may take to finish open requests after it stops accepting."""
+
+    @property
+    def detection(self) -> int:
+        """Seconds until the NLB stops sending new connections to a node without a ready controller."""
+        return self.health_check_interval * self.unhealthy_threshold
+
+    @property
+    def shutdown_grace(self) -> int:
+        """Controller `--shutdown-grace-period`: keep accepting until the NLB has looked away."""
+        # 30 s = detection 10 s × 2 + margin 10 s (defaults)
+        return self.detection + self.propagation_margin
+
+    @property
+    def termination_grace(self) -> int:
+        """Controller pod's terminationGracePeriodSeconds: keep accepting, then drain, then exit."""
+        # 90 s = shutdown_grace 30 s + drain 30 s + post-shutdown wait 10 s + margin 20 s (defaults)
+        return self.shutdown_grace + self.drain + POST_SHUTDOWN_GRACE + 20
+
+
+POST_SHUTDOWN_GRACE = 10
+"""ingress-nginx's own wait after nginx stopped (`--post-shutdown-grace-period`, default 10 s)."""
+NLB_DRAIN = LoadBalancerDrain()
+CONTROLLER_LABELS = {
+    "app.kubernetes.io/name": "ingress-nginx",
+    "app.kubernetes.io/instance": "ingress-nginx",
+    "app.kubernetes.io/component": "controller",
+}
+"""Labels of the controller pods, as the chart sets them for a release named `ingress-nginx`."""
+
+
+def ingress_nginx_values(
+    *,
+    replicas: int,
+    ingress_class: str,
+    tuning: IngressTuning = INGRESS_TUNING,
+    drain: LoadBalancerDrain = NLB_DRAIN,
+) -> dict[str, Any]:
+    """Values for the ingress-nginx chart: an NLB in front, ≥ 2 spread replicas, the shared tuning."""
+    nlb = "service.beta.kubernetes.io/aws-load-balancer-"
+    return {
+        "controller": {
+            "replicaCount": replicas,
+            # The chart renders a PodDisruptionBudget when replicas > 1: node drains keep one serving.
+            "minAvailable": 1,
+            # Retry and keep-alive values shared with the local nginx (app/contract/ingress.py).
+            "config": tuning.controller_config(),
+            "ingressClassResource": {"name": ingress_class, "enabled": True, "default": False},
+            "ingressClass": ingress_class,
+            "extraArgs": {"shutdown-grace-period": str(drain.shutdown_grace)},
+            "terminationGracePeriodSeconds": drain.termination_grace,
+            # Never both replicas on one node, and spread over zones when nodes allow it. Preferred,
+            # not required: a required rule blocks the controller's own surge when replicas == nodes.
+            "affinity": {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 100,
+                            "podAffinityTerm": {
+                                "labelSelector": {"matchLabels": CONTROLLER_LABELS},
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                        }
+                    ]
+                }
+            },
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": CONTROLLER_LABELS},
+                }
+            ],
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+            "metrics": {"enabled": True},
+            "service": {
+                "type": "LoadBalancer",
+                # Local: the client's address reaches nginx, and the NLB health check follows where
+                # controller pods actually run (see LoadBalancerDrain).
+                "externalTrafficPolicy": "Local",
+                "annotations": {
+                    f"{nlb}type": "nlb",
+                    f"{nlb}scheme": "internet-facing",
+                    f"{nlb}cross-zone-load-balancing-enabled": "true",
+                    f"{nlb}healthcheck-interval": str(drain.health_check_interval),
+                    f"{nlb}healthcheck-unhealthy-threshold": str(drain.unhealthy_threshold),
+                    f"{nlb}healthcheck-healthy-threshold": str(drain.healthy_threshold),
+                },
+            },
+        },
+    }
+
+
+def cert_manager_values() -> dict[str, Any]:
+    """Values for the cert-manager chart: CRDs managed by the chart, two replicas of each part."""
+    spread = {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}, "replicaCount": 2}
+    return {
+        "crds": {"enabled": True, "keep": True},
+        **spread,
+        "webhook": dict(spread),
+        "cainjector": dict(spread),
+        "prometheus": {"enabled": True},
+    }
+
+
+def cluster_issuer(*, acme_server: str, email: str, ingress_class: str) -> dict[str, Any]:
+    """A cert-manager ClusterIssuer for Let's Encrypt answering HTTP-01 challenges through the ingress."""
+    name = issuer_name(acme_server)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": name},
+        "spec": {
+            "acme": {
+                "server": LETS_ENCRYPT_SERVERS[acme_server],
+                "email": email,
+                "privateKeySecretRef": {"name": f"{name}-account-key"},
+                "solvers": [{"http01": {"ingress": {"ingressClassName": ingress_class}}}],
+            }
+        },
+    }

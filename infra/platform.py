@@ -1,0 +1,164 @@
+"""Cluster platform: ingress-nginx behind an AWS NLB, and cert-manager with Let's Encrypt ClusterIssuers.
+
+Both charts install through `helm.v3.Release`, which runs Helm itself (hooks included: ingress-nginx's
+admission-webhook jobs and cert-manager's startup check are hooks that `helm.v4.Chart` would skip).
+
+Example::
+
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    ingress = IngressController("prd", IngressControllerArgs(replicas=3), opts=on_cluster)
+    certs = CertIssuers("prd", CertIssuersArgs(acme_email="ops@example.org"), opts=on_cluster)
+    ingress.hostname            # the NLB's DNS name, for the Route53 record
+
+ingress-nginx is retired upstream (no fixes after March 2026). Everything routing-specific sits in
+IngressController, so replacing it (e.g. by a Gateway API implementation) touches this file only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.helm_values import (
+    CERT_MANAGER_CHART,
+    INGRESS_NGINX_CHART,
+    LETS_ENCRYPT_SERVERS,
+    cert_manager_values,
+    cluster_issuer,
+    ingress_nginx_values,
+    issuer_name,
+)
+
+RELEASE_TIMEOUT_S = 600
+"""Seconds Helm waits for a release's pods (and, for ingress-nginx, its load balancer) to be ready."""
+
+
+def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        name,
+        metadata={
+            "name": namespace,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": pod_security,
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressControllerArgs:
+    """How the cluster's ingress controller runs."""
+
+    replicas: int = 2
+    """Controller pods; ≥ 2 so one keeps serving while another is replaced or its node drained."""
+    ingress_class: str = "nginx"
+    """IngressClass the controller serves (the app's Ingress and the HTTP-01 solver use it)."""
+    namespace: str = "ingress-nginx"
+    """Namespace of the controller (the app's NetworkPolicy admits traffic from here only)."""
+
+
+class IngressController(pulumi.ComponentResource):
+    """ingress-nginx with an internet-facing NLB, a PDB, anti-affinity, metrics and the shared retry values."""
+
+    release: k8s.helm.v3.Release
+    hostname: pulumi.Output[str]
+    ingress_class: str
+    namespace: str
+
+    def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:IngressController", name, None, opts)
+        namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self)
+        self.release = k8s.helm.v3.Release(
+            f"{name}-ingress-nginx",
+            # A fixed release name fixes the Service name below and the pods' instance label.
+            name="ingress-nginx",
+            chart=INGRESS_NGINX_CHART.name,
+            version=INGRESS_NGINX_CHART.version,
+            repository_opts={"repo": INGRESS_NGINX_CHART.repository},
+            namespace=namespace.metadata["name"],
+            values=ingress_nginx_values(replicas=args.replicas, ingress_class=args.ingress_class),
+            atomic=True,  # a failed upgrade rolls back instead of leaving half a controller
+            cleanup_on_fail=True,
+            timeout=RELEASE_TIMEOUT_S,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The chart's Service; read back once the release is up so its NLB hostname is known.
+        service = k8s.core.v1.Service.get(
+            f"{name}-ingress-service",
+            f"{args.namespace}/ingress-nginx-controller",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.hostname = service.status.apply(_load_balancer_hostname)
+        self.ingress_class = args.ingress_class
+        self.namespace = args.namespace
+        self.register_outputs({"hostname": self.hostname, "ingressClass": self.ingress_class})
+
+
+def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    ingress = status.load_balancer.ingress if status and status.load_balancer else None
+    if not ingress or not ingress[0].hostname:
+        raise pulumi.RunError(
+            "ingress-nginx's Service has no load balancer hostname yet; check the Service's events "
+            "(`kubectl -n ingress-nginx describe service ingress-nginx-controller`) and run `pulumi up` again"
+        )
+    return str(ingress[0].hostname)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertIssuersArgs:
+    """cert-manager and the Let's Encrypt accounts it signs with."""
+
+    acme_email: str
+    """Contact for Let's Encrypt expiry notices."""
+    ingress_class: str = "nginx"
+    """IngressClass that answers HTTP-01 challenges."""
+    namespace: str = "cert-manager"
+    """Namespace of cert-manager."""
+
+
+class CertIssuers(pulumi.ComponentResource):
+    """cert-manager plus one ClusterIssuer per Let's Encrypt server (staging and production)."""
+
+    release: k8s.helm.v3.Release
+    issuer_names: dict[str, str]
+    resources: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: CertIssuersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:CertIssuers", name, None, opts)
+        namespace = _namespace(f"{name}-cert-manager-namespace", args.namespace, "restricted", self)
+        self.release = k8s.helm.v3.Release(
+            f"{name}-cert-manager",
+            name="cert-manager",
+            chart=CERT_MANAGER_CHART.name,
+            version=CERT_MANAGER_CHART.version,
+            namespace=namespace.metadata["name"],
+            values=cert_manager_values(),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=RELEASE_TIMEOUT_S,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.issuer_names = {}
+        issuers: list[pulumi.Resource] = []
+        for server in LETS_ENCRYPT_SERVERS:
+            manifest = cluster_issuer(acme_server=server, email=args.acme_email, ingress_class=args.ingress_class)
+            issuers.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{issuer_name(server)}",
+                    api_version=manifest["apiVersion"],
+                    kind=manifest["kind"],
+                    metadata=manifest["metadata"],
+                    spec=manifest["spec"],
+                    # The CRDs and the webhook come with the release.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+                )
+            )
+            self.issuer_names[server] = issuer_name(server)
+        self.resources = [self.release, *issuers]
+        self.register_outputs({"issuers": self.issuer_names})

@@ -1,0 +1,73 @@
+"""The Pulumi program: load settings, build one component per concern, export what others read."""
+
+import sys
+from pathlib import Path
+
+# Pulumi runs this file from inside stacks/ (pulumi/pulumi#7360); app/ and infra/ live one level up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra.cluster import Cluster, ClusterArgs
+from infra.dns import Dns, DnsArgs
+from infra.network import Network, NetworkArgs
+from infra.platform import CertIssuers, CertIssuersArgs, IngressController, IngressControllerArgs
+from stacks.settings import load_settings
+
+settings = load_settings()  # validates everything before any resource exists
+env, net, cl = settings.stack, settings.network, settings.cluster
+
+network = Network(
+    env,
+    NetworkArgs(
+        cidr=net.cidr, zones=net.zones, nat_per_zone=net.nat_per_zone, cluster_name=cl.name, tags=settings.tags
+    ),
+)
+cluster = Cluster(
+    env,
+    ClusterArgs(
+        name=cl.name,
+        version=cl.version,
+        region=settings.region,
+        private_subnet_ids=network.private_subnet_ids,
+        service_cidr=cl.service_cidr,
+        instance_types=cl.instance_types,
+        capacity_type=cl.capacity_type,
+        min_nodes=cl.min_nodes,
+        desired_nodes=cl.desired_nodes,
+        max_nodes=cl.max_nodes,
+        disk_gb=cl.disk_gb,
+        public_access_cidrs=cl.public_access_cidrs,
+        admin_roles=cl.admin_roles,
+        log_retention_days=cl.log_retention_days,
+        tags=settings.tags,
+    ),
+)
+on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+ingress = IngressController(
+    env,
+    IngressControllerArgs(
+        replicas=settings.platform.ingress_replicas,
+        ingress_class=settings.app.ingress_class,
+        namespace=settings.app.ingress_namespace,
+    ),
+    opts=on_cluster,
+)
+certs = CertIssuers(
+    env,
+    CertIssuersArgs(acme_email=settings.platform.acme_email, ingress_class=ingress.ingress_class),
+    opts=on_cluster,
+)
+dns = Dns(
+    env,
+    DnsArgs(
+        domain=settings.dns.domain, host=settings.dns.host, target_hostname=ingress.hostname, region=settings.region
+    ),
+)
+platform_ready = [ingress.release, *certs.resources, dns]  # what the app's objects wait for
+
+pulumi.export("url", settings.url)
+pulumi.export("clusterName", cluster.name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("ingressHostname", ingress.hostname)
+pulumi.export("imageTag", settings.app.image_tag)

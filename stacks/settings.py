@@ -1,0 +1,469 @@
+"""A stack's settings, read from Pulumi config once and validated before any resource exists.
+
+This is the only module that reads `pulumi.Config`. `load_settings()` returns typed, frozen settings
+or stops the program with one message listing every problem, each naming its config key::
+
+    settings = load_settings()          # in stacks/__main__.py, before any component
+    settings.network.zones              # 3 in prd, 2 in int/stg (from Pulumi.<stack>.yaml)
+
+Defaults live in Pulumi.yaml (the CLI merges them into each stack's config); environment differences
+live only in Pulumi.<stack>.yaml. Rules for production stacks hang off the `production` setting,
+never off a stack's name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.contract import AppSettings, SettingsError
+from app.contract.settings import is_hostname
+from infra import cidr
+from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
+from infra.node_types import NODE_INSTANCE_TYPES
+from infra.tags import resource_tags, tag_problems
+
+PROJECT = "example-app"
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
+"""Inside EKS standard support, ingress-nginx 1.15 (1.31–1.35) and cert-manager 1.21 (1.33–1.36)."""
+PRODUCTION_MIN_ZONES = 3
+PRODUCTION_MIN_REPLICAS = 3
+MIN_NODES = 2
+MIN_INGRESS_REPLICAS = 2
+MIN_NODE_DISK_GB = 20
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
+"""The retention periods CloudWatch Logs accepts."""
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_ROLE_NAME = re.compile(r"[\w+=,.@/-]{1,512}")
+
+APP_KEYS = {
+    "replicas": "replicas",
+    "maxReplicas": "max_replicas",
+    "cpuRequest": "cpu_request",
+    "cpuLimit": "cpu_limit",
+    "memoryRequest": "memory_request",
+    "memoryLimit": "memory_limit",
+    "workers": "workers",
+    "threads": "threads",
+}
+"""Config keys that become AppSettings fields (app/contract/settings.py), config name → field name."""
+APP_COUNT_KEYS = ("replicas", "maxReplicas", "workers", "threads")
+"""App keys holding whole numbers; the others are Kubernetes quantities and stay text ("1" CPU)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    """The VPC: its range, how many zones, how many NAT gateways."""
+
+    cidr: str
+    """VPC address range, e.g. 10.20.0.0/16 (split by infra/cidr.py)."""
+    zones: int
+    """Availability zones to spread subnets and nodes over."""
+    nat_per_zone: bool
+    """One NAT gateway per zone (survives a zone outage) instead of one shared gateway (cheaper)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """The EKS control plane and its managed node group."""
+
+    name: str
+    """EKS cluster name, also used in subnet tags and log group names."""
+    version: str
+    """Kubernetes minor version, e.g. 1.35."""
+    service_cidr: str
+    """Range for Kubernetes Service addresses; must not overlap the VPC."""
+    instance_types: tuple[str, ...]
+    """Node instance types; several spread spot capacity over pools."""
+    capacity_type: str
+    """ON_DEMAND or SPOT."""
+    min_nodes: int
+    """Nodes that always run (≥ 2, so a drained node never leaves the app without a home)."""
+    desired_nodes: int
+    """Nodes at creation; later changes by the autoscaler are not fought over."""
+    max_nodes: int
+    """Upper bound for the node group."""
+    disk_gb: int
+    """Root volume per node (gp3, encrypted)."""
+    public_access_cidrs: tuple[str, ...]
+    """Who may reach the Kubernetes API from the internet (IAM authentication still applies)."""
+    admin_roles: tuple[str, ...]
+    """IAM role names (with path) granted cluster-admin through EKS access entries."""
+    log_retention_days: int
+    """How long control-plane logs are kept."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformSettings:
+    """Cluster-wide services the app relies on: ingress and certificates."""
+
+    ingress_replicas: int
+    """ingress-nginx controller pods (≥ 2, spread over nodes and zones)."""
+    acme_email: str
+    """Contact address Let's Encrypt writes to about expiring certificates."""
+    acme_server: str
+    """`staging` or `production` Let's Encrypt: which ClusterIssuer signs the app's certificate."""
+
+    @property
+    def cluster_issuer(self) -> str:
+        """Name of the ClusterIssuer the app's Ingress asks for."""
+        return issuer_name(self.acme_server)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DnsSettings:
+    """Where the app is reachable by name."""
+
+    domain: str
+    """Route53 public hosted zone, e.g. example.com."""
+    host: str
+    """The app's host name inside that zone, e.g. example-app.int.example.com."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """Everything one stack deploys, validated."""
+
+    project: str
+    """Pulumi project name."""
+    stack: str
+    """Pulumi stack name (int, stg, prd)."""
+    region: str
+    """AWS region (`aws:region`)."""
+    production: bool
+    """Whether production rules apply (≥ 3 zones and replicas, NAT per zone, real certificates)."""
+    network: NetworkSettings
+    cluster: ClusterSettings
+    platform: PlatformSettings
+    dns: DnsSettings
+    app: AppSettings
+    """The app's deployment contract settings (image tag, replicas, resources …)."""
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags for every taggable AWS resource of this stack."""
+        return resource_tags(self.project, self.stack)
+
+    @property
+    def url(self) -> str:
+        """The app's public URL."""
+        return f"https://{self.dns.host}"
+
+
+class _Reader:
+    """Reads typed values from raw config strings, collecting every problem instead of stopping."""
+
+    def __init__(self, raw: Mapping[str, str | None], project: str) -> None:
+        self.raw = raw
+        self.project = project
+        self.problems: list[str] = []
+
+    def key(self, name: str) -> str:
+        return f"{self.project}:{name}"
+
+    def _present(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        if value is None:
+            self.problems.append(f"{self.key(name)} is not set: `pulumi config set {name} <value>`")
+        return value
+
+    def text(self, name: str, *, optional: bool = False) -> str:
+        if optional:
+            return self.raw.get(name) or ""
+        value = self._present(name)
+        if value is not None and not value.strip():
+            self.problems.append(f"{self.key(name)} is empty: `pulumi config set {name} <value>`")
+        return (value or "").strip()
+
+    def whole(self, name: str, minimum: int = 0) -> int:
+        value = self._present(name)
+        if value is None:
+            return minimum
+        try:
+            number = int(float(value)) if float(value).is_integer() else None
+        except ValueError:
+            number = None
+        if number is None:
+            self.problems.append(f"{self.key(name)} must be a whole number, got {value!r}")
+            return minimum
+        if number < minimum:
+            self.problems.append(f"{self.key(name)} must be ≥ {minimum}, got {number}")
+        return number
+
+    def flag(self, name: str) -> bool:
+        value = self._present(name)
+        if value is None:
+            return False
+        if value.strip().lower() not in ("true", "false"):
+            self.problems.append(f"{self.key(name)} must be true or false, got {value!r}")
+        return value.strip().lower() == "true"
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        value = self._present(name)
+        if value is None:
+            return ()
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            self.problems.append(f"{self.key(name)} must be a list of strings, got {value!r}")
+            return ()
+        return tuple(items)
+
+    def check(self, ok: bool, name: str, message: str) -> None:
+        if not ok:
+            self.problems.append(f"{self.key(name)} {message}")
+
+
+def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | None) -> StackSettings:
+    """Typed settings from raw config strings (JSON for lists); raises SettingsError listing every problem."""
+    read = _Reader(raw, PROJECT)
+    if not region or not _REGION.fullmatch(region):
+        read.problems.append(f"aws:region {region!r} is not an AWS region: `pulumi config set aws:region eu-west-1`")
+    production = read.flag("production")
+    network = _network(read, production)
+    cluster = _cluster(read, stack, network)
+    platform = _platform(read, production)
+    dns = _dns(read)
+    read.problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
+    app = _app(read, production, dns.host, platform.cluster_issuer)
+    if read.problems or app is None:
+        raise SettingsError(read.problems)
+    return StackSettings(
+        project=PROJECT,
+        stack=stack,
+        region=region or "",
+        production=production,
+        network=network,
+        cluster=cluster,
+        platform=platform,
+        dns=dns,
+        app=app,
+    )
+
+
+def _network(read: _Reader, production: bool) -> NetworkSettings:
+    vpc_cidr = read.text("vpcCidr")
+    read.problems.extend(cidr.cidr_problems(read.key("vpcCidr"), vpc_cidr) if vpc_cidr else [])
+    zones = read.whole("availabilityZones", cidr.MIN_ZONES)
+    read.check(zones <= cidr.MAX_ZONES, "availabilityZones", f"must be ≤ {cidr.MAX_ZONES}, got {zones}")
+    nat_per_zone = read.flag("natGatewayPerZone")
+    if production:
+        read.check(
+            zones >= PRODUCTION_MIN_ZONES,
+            "availabilityZones",
+            f"must be ≥ {PRODUCTION_MIN_ZONES} in production (survive a zone outage), got {zones}",
+        )
+        read.check(nat_per_zone, "natGatewayPerZone", "must be true in production (a shared NAT is one zone's outage)")
+    return NetworkSettings(cidr=vpc_cidr, zones=zones, nat_per_zone=nat_per_zone)
+
+
+def _cluster(read: _Reader, stack: str, network: NetworkSettings) -> ClusterSettings:
+    version = read.text("kubernetesVersion")
+    read.check(
+        not version or version in SUPPORTED_KUBERNETES_VERSIONS,
+        "kubernetesVersion",
+        f"{version!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+    )
+    service_cidr = read.text("serviceCidr")
+    _service_cidr_check(read, service_cidr, network.cidr)
+    instance_types = read.texts("nodeInstanceTypes")
+    read.check(bool(instance_types) or read.raw.get("nodeInstanceTypes") is None, "nodeInstanceTypes", "is empty")
+    for unknown in (t for t in instance_types if t not in NODE_INSTANCE_TYPES):
+        read.problems.append(
+            f"{read.key('nodeInstanceTypes')}: unknown instance type {unknown!r}; "
+            f"use one of {', '.join(sorted(NODE_INSTANCE_TYPES))} (infra/node_types.py)"
+        )
+    capacity_type = read.text("nodeCapacityType")
+    read.check(
+        not capacity_type or capacity_type in CAPACITY_TYPES,
+        "nodeCapacityType",
+        f"must be one of {', '.join(CAPACITY_TYPES)}, got {capacity_type!r}",
+    )
+    min_nodes = read.whole("nodeMinSize", MIN_NODES)
+    desired = read.whole("nodeDesiredSize", MIN_NODES)
+    max_nodes = read.whole("nodeMaxSize", MIN_NODES)
+    read.check(
+        min_nodes <= desired <= max_nodes, "nodeDesiredSize", f"must lie in nodeMinSize..nodeMaxSize, got {desired}"
+    )
+    public_cidrs = read.texts("apiPublicAccessCidrs")
+    for block in public_cidrs:
+        try:
+            ipaddress.ip_network(block, strict=True)
+        except ValueError as error:
+            read.problems.append(f"{read.key('apiPublicAccessCidrs')}: {block!r} is not a CIDR block ({error})")
+    admin_roles = read.texts("clusterAdminRoles")
+    for role in admin_roles:
+        read.check(bool(_ROLE_NAME.fullmatch(role)), "clusterAdminRoles", f"{role!r} is not an IAM role name")
+    retention = read.whole("logRetentionDays", 1)
+    read.check(
+        retention in LOG_RETENTION_DAYS,
+        "logRetentionDays",
+        f"must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS[:12]))} …), got {retention}",
+    )
+    return ClusterSettings(
+        name=f"{PROJECT}-{stack}",
+        version=version,
+        service_cidr=service_cidr,
+        instance_types=instance_types,
+        capacity_type=capacity_type,
+        min_nodes=min_nodes,
+        desired_nodes=desired,
+        max_nodes=max_nodes,
+        disk_gb=read.whole("nodeDiskGb", MIN_NODE_DISK_GB),
+        public_access_cidrs=public_cidrs,
+        admin_roles=admin_roles,
+        log_retention_days=retention,
+    )
+
+
+def _service_cidr_check(read: _Reader, service_cidr: str, vpc_cidr: str) -> None:
+    if not service_cidr:
+        return
+    try:
+        network = ipaddress.ip_network(service_cidr, strict=True)
+    except ValueError as error:
+        read.problems.append(f"{read.key('serviceCidr')} {service_cidr!r} is not a CIDR block ({error})")
+        return
+    read.check(
+        network.is_private and 12 <= network.prefixlen <= 24,
+        "serviceCidr",
+        f"{service_cidr!r} must be a private range between /12 and /24 (EKS rule)",
+    )
+    if not cidr.cidr_problems("vpcCidr", vpc_cidr) and cidr.overlaps(service_cidr, vpc_cidr):
+        read.problems.append(
+            f"{read.key('serviceCidr')} {service_cidr!r} overlaps {read.key('vpcCidr')} {vpc_cidr!r}: "
+            "pods could not reach VPC addresses that look like Services; pick disjoint ranges"
+        )
+
+
+def _platform(read: _Reader, production: bool) -> PlatformSettings:
+    replicas = read.whole("ingressReplicas", MIN_INGRESS_REPLICAS)
+    email = read.text("acmeEmail")
+    read.check(not email or bool(_EMAIL.fullmatch(email)), "acmeEmail", f"{email!r} is not an email address")
+    server = read.text("acmeServer")
+    read.check(
+        not server or server in LETS_ENCRYPT_SERVERS,
+        "acmeServer",
+        f"must be one of {', '.join(LETS_ENCRYPT_SERVERS)}, got {server!r}",
+    )
+    if production:
+        read.check(
+            server in ("", "production"), "acmeServer", "must be production in production (staging is untrusted)"
+        )
+    return PlatformSettings(ingress_replicas=replicas, acme_email=email, acme_server=server or "staging")
+
+
+def _dns(read: _Reader) -> DnsSettings:
+    domain = read.text("domain")
+    read.check(not domain or is_hostname(domain), "domain", f"{domain!r} is not a lower-case DNS name")
+    prefix = read.text("hostPrefix")
+    host = f"{prefix}.{domain}" if prefix and domain else ""
+    read.check(not host or is_hostname(host), "hostPrefix", f"gives {host!r}, which is not a valid DNS name")
+    return DnsSettings(domain=domain, host=host)
+
+
+def _app(read: _Reader, production: bool, host: str, issuer: str) -> AppSettings | None:
+    tag = read.text("imageTag")
+    values: dict[str, Any] = {}
+    for key, field in APP_KEYS.items():
+        value = read.raw.get(key)
+        if value is not None:
+            values[field] = _number_or_text(value) if key in APP_COUNT_KEYS else value
+    replicas = values.get("replicas")
+    if production and isinstance(replicas, int) and replicas < PRODUCTION_MIN_REPLICAS:
+        read.problems.append(
+            f"{read.key('replicas')} must be ≥ {PRODUCTION_MIN_REPLICAS} in production (one per zone), got {replicas}"
+        )
+    try:
+        return AppSettings.from_mapping(
+            values,
+            # Stand-ins keep the other app checks running; the missing values are already reported.
+            image_tag=tag or "unset",
+            image_digest=read.text("imageDigest", optional=True),
+            image_repository=read.text("imageRepository", optional=True) or PROJECT,
+            host=host or PROJECT,
+            tls_cluster_issuer=issuer,
+        )
+    except SettingsError as error:
+        read.problems.extend(_name_keys(read, problem) for problem in error.problems)
+        return None
+
+
+_FIELD_TO_KEY = {field: key for key, field in APP_KEYS.items()} | {
+    "image_tag": "imageTag",
+    "image_digest": "imageDigest",
+}
+
+
+def _name_keys(read: _Reader, problem: str) -> str:
+    """Rewrite AppSettings field names in a problem to the config keys a user sets."""
+
+    def replace(match: re.Match[str]) -> str:
+        return read.key(_FIELD_TO_KEY[match.group(0)])
+
+    return re.sub(r"\b(" + "|".join(_FIELD_TO_KEY) + r")\b", replace, problem)
+
+
+def _number_or_text(value: str) -> Any:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def read_config() -> tuple[dict[str, str | None], str, str | None]:
+    """Raw config strings for every key the settings use, plus the stack name and AWS region."""
+    import pulumi
+
+    config = pulumi.Config(PROJECT)
+    raw = {name: config.get(name) for name in CONFIG_KEYS}
+    return raw, pulumi.get_stack(), pulumi.Config("aws").get("region")
+
+
+CONFIG_KEYS = [
+    "production",
+    "imageTag",
+    "imageDigest",
+    "imageRepository",
+    "vpcCidr",
+    "availabilityZones",
+    "natGatewayPerZone",
+    "serviceCidr",
+    "kubernetesVersion",
+    "nodeInstanceTypes",
+    "nodeCapacityType",
+    "nodeMinSize",
+    "nodeDesiredSize",
+    "nodeMaxSize",
+    "nodeDiskGb",
+    "apiPublicAccessCidrs",
+    "clusterAdminRoles",
+    "logRetentionDays",
+    "ingressReplicas",
+    "acmeEmail",
+    "acmeServer",
+    "domain",
+    "hostPrefix",
+    *APP_KEYS,
+]
+"""Every `example-app:` key the program reads; Pulumi.yaml documents each with its default."""
+
+
+def load_settings() -> StackSettings:
+    """Read and validate this stack's config; stop the program with every problem if any (no traceback)."""
+    import pulumi
+
+    raw, stack, region = read_config()
+    try:
+        return parse_settings(raw, stack=stack, region=region)
+    except SettingsError as error:
+        raise pulumi.RunError(f"stack {stack!r}: {error}") from None

@@ -1,0 +1,321 @@
+"""Run the real Pulumi program under Pulumi's mocks and collect every resource it registers.
+
+The one place where AWS lookups and provider outputs are faked (`StackMocks`); config comes from the
+real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI does. No cloud, no CLI.
+
+Fixtures:
+    stack_graph(stack)            -> Graph of a real stack (cached per session)
+    run_program(stack, overrides) -> Graph, or raises ProgramFailed with the program's message
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "example-app"
+STACKS = ("int", "stg", "prd")
+PROGRAM = ROOT / "stacks" / "__main__.py"
+ACCOUNT_ID = "123456789012"
+NLB_ZONE_ID = "Z2IFOLAFXWLO4F"
+RELEASE_TAG = "v1.2.3"
+"""The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
+
+
+# ---------------------------------------------------------------- config as the CLI assembles it
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then `overrides` (None deletes a key); full keys."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(declaration, dict) and "default" in declaration:
+            values[full] = declaration["default"]
+        elif isinstance(declaration, dict) and "value" in declaration:
+            values[full] = declaration["value"]
+        elif not isinstance(declaration, dict):
+            values[full] = declaration
+    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    values.update(stack_file.get("config") or {})
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            values.pop(full, None)
+        else:
+            values[full] = value
+    return values
+
+
+def _as_config_strings(values: Mapping[str, Any]) -> dict[str, str]:
+    """What the engine hands a program: strings, with lists and maps as JSON and booleans lower-case."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            out[key] = json.dumps(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+# ---------------------------------------------------------------- the recorded graph
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource the program registered (or read), as the engine would see it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    """Inputs with secrets unwrapped (plain values)."""
+    raw_inputs: dict[str, Any]
+    """Inputs as sent, secrets still wrapped (see `secret_paths`)."""
+    parent: str
+    dependencies: tuple[str, ...]
+    provider: str
+    custom: bool
+    read: bool = False
+
+
+@dataclass
+class Graph:
+    """Every resource of one program run, plus the stack's outputs."""
+
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Registered:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def named(self, name: str) -> Registered:
+        return next(r for r in self.resources if r.name == name)
+
+    def counts(self) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for r in self.resources:
+            counted[r.type] = counted.get(r.type, 0) + 1
+        return counted
+
+    def ancestors(self, resource: Registered) -> Iterator[Registered]:
+        urn = resource.parent
+        while urn:
+            parent = next((r for r in self.resources if r.urn == urn), None)
+            if parent is None:
+                return
+            yield parent
+            urn = parent.parent
+
+    def waits_for(self, resource: Registered, other: Registered) -> bool:
+        """True when `resource` is created only after `other`: a dependency path, directly or transitively."""
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            found = next((r for r in self.resources if r.urn == urn), None)
+            if found is not None:
+                todo.extend(found.dependencies)
+                # Depending on a component means depending on everything inside it.
+                todo.extend(r.urn for r in self.resources if r.parent == urn)
+        return False
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- mocks: every lookup and provider output
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.last_inputs: dict[str, Any] = {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        zones = [f"{self.region}{letter}" for letter in "abcd"]
+        answers: dict[str, Callable[[], dict[str, Any]]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
+                "names": zones,
+                "zoneIds": [f"euw1-az{i}" for i in range(1, 5)],
+                "id": self.region,
+            },
+            "aws:index/getPartition:getPartition": lambda: {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/deployer",
+                "userId": "AROAEXAMPLE",
+                "id": ACCOUNT_ID,
+            },
+            "aws:route53/getZone:getZone": lambda: {
+                "zoneId": "Z0EXAMPLEZONE",
+                "name": args.args.get("name", ""),
+                "id": "Z0EXAMPLEZONE",
+            },
+            "aws:lb/getHostedZoneId:getHostedZoneId": lambda: {"id": NLB_ZONE_ID},
+        }
+        if args.token not in answers:
+            raise AssertionError(f"unmocked lookup {args.token}: add it to StackMocks.call in tests/infra/conftest.py")
+        return answers[args.token]()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.last_inputs = args.inputs
+        name, inputs = args.name, args.inputs
+        state: dict[str, Any] = dict(inputs)
+        arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{ACCOUNT_ID}:{name}"
+        state.setdefault("arn", arn)
+        computed: dict[str, dict[str, Any]] = {
+            "aws:eks/cluster:Cluster": {
+                "endpoint": f"https://{name}.gr7.{self.region}.eks.amazonaws.com",
+                "certificateAuthority": {"data": "LS0tLS1CRUdJTi1DQS0tLS0t"},
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{name}"}]}],
+            },
+            "aws:iam/role:Role": {"name": name},
+            "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+            "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
+            "kubernetes:core/v1:Service": {
+                "status": {
+                    "loadBalancer": {"ingress": [{"hostname": f"a1b2c3-{name}.elb.{self.region}.amazonaws.com"}]}
+                }
+            },
+        }
+        state.update(computed.get(args.typ, {}))
+        return f"{name}-id", state
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs."""
+
+    def __init__(self, mocks: StackMocks) -> None:
+        super().__init__(mocks)
+        self.stack_mocks = mocks
+        self.registered: list[Registered] = []
+
+    def _record(self, request: Any, read: bool) -> None:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        raw = dict(self.stack_mocks.last_inputs)
+        deps = set(getattr(request, "dependencies", []) or [])
+        for property_deps in getattr(request, "propertyDependencies", {}).values():
+            deps.update(property_deps.urns)
+        self.registered.append(
+            Registered(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                inputs=unwrap_secrets(raw),
+                raw_inputs=raw,
+                parent=request.parent,
+                dependencies=tuple(sorted(deps)),
+                provider=request.provider,
+                custom=bool(getattr(request, "custom", True)),
+                read=read,
+            )
+        )
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            if not request.custom:
+                self.stack_mocks.last_inputs = {}
+            self._record(request, read=False)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        self._record(request, read=True)
+        return response
+
+
+class ProgramFailed(Exception):
+    """The program stopped (e.g. invalid settings); `message` is what `pulumi up` would print."""
+
+    def __init__(self, message: str, graph: Graph) -> None:
+        super().__init__(message)
+        self.message = message
+        self.graph = graph
+
+
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Run stacks/__main__.py for `stack` under mocks; raise ProgramFailed if the program stops."""
+    values = stack_config(stack, overrides)
+    region = str(values.get("aws:region", "eu-west-1"))
+    mocks = StackMocks(region)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(_as_config_strings(values))
+    pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    root = pulumi_settings.get_root_resource()
+    graph = Graph(stack=stack, resources=monitor.registered)
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        outputs = root.outputs if root is not None else {}  # type: ignore[attr-defined]
+        return pulumi.Output.all(**outputs).apply(graph.outputs.update)
+
+    try:
+        program()
+    except pulumi.RunError as error:
+        raise ProgramFailed(str(error), graph) from None
+    return graph
+
+
+@pytest.fixture(scope="session")
+def stack_graph() -> Callable[[str], Graph]:
+    """The graph of a real stack file under mocks, built once per test session per stack."""
+    cache: dict[str, Graph] = {}
+
+    def get(stack: str) -> Graph:
+        if stack not in cache:
+            cache[stack] = run_stack(stack, {"imageTag": RELEASE_TAG})
+        return cache[stack]
+
+    return get
+
+
+@pytest.fixture
+def run_program() -> Callable[..., Graph]:
+    """Run a stack with config overrides (None deletes a key); raises ProgramFailed when it stops."""
+    return run_stack
