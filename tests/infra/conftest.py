@@ -5,7 +5,7 @@ real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI d
 
 Fixtures:
     stack_graph(stack)            -> Graph of a real stack (cached per session)
-    run_program(stack, overrides) -> Graph, or raises ProgramFailed with the program's message
+    run_program(stack, overrides) -> Graph, or raises ProgramStoppedError with the program's message
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
 
-    def RegisterResource(self, request: Any) -> Any:
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             if not request.custom:
@@ -262,13 +262,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._record(request, read=False)
         return response
 
-    def ReadResource(self, request: Any) -> Any:
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
         response = super().ReadResource(request)
         self._record(request, read=True)
         return response
 
 
-class ProgramFailed(Exception):
+class ProgramStoppedError(Exception):
     """The program stopped (e.g. invalid settings); `message` is what `pulumi up` would print."""
 
     def __init__(self, message: str, graph: Graph) -> None:
@@ -278,7 +278,7 @@ class ProgramFailed(Exception):
 
 
 def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Graph:
-    """Run stacks/__main__.py for `stack` under mocks; raise ProgramFailed if the program stops."""
+    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
     values = stack_config(stack, overrides)
     region = str(values.get("aws:region", "eu-west-1"))
     mocks = StackMocks(region)
@@ -298,7 +298,7 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Graph:
     try:
         program()
     except pulumi.RunError as error:
-        raise ProgramFailed(str(error), graph) from None
+        raise ProgramStoppedError(str(error), graph) from None
     return graph
 
 
@@ -317,5 +317,5 @@ def stack_graph() -> Callable[[str], Graph]:
 
 @pytest.fixture
 def run_program() -> Callable[..., Graph]:
-    """Run a stack with config overrides (None deletes a key); raises ProgramFailed when it stops."""
+    """Run a stack with config overrides (None deletes a key); raises ProgramStoppedError when it stops."""
     return run_stack
