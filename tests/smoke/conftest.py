@@ -3,24 +3,33 @@
     pytest tests/smoke --base-url https://example-app.int.example.com --expected-version v1.2.3
 
 checks that environment (only the tests that take the `release` fixture run then). Without
---base-url — the normal `make test` run — the same tests run against a release made here: a real
-app deployed at one version and moved to a new one, then checked for the new one.
+--base-url — the normal `make test` run — the same tests run against a release made here: the local
+environment (localenv: real nginx, real gunicorn pods) up at one version and rolled out to the next.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, validate_base_url
+from app.smoke import (
+    DEFAULT_CONSECUTIVE,
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    CheckResult,
+    validate_base_url,
+    wait_for_version,
+)
 from app.version import is_valid_tag
-from tests.smoke.appserver import serve_app
+from localenv import LocalEnvironment, RolloutResult
 
 LOCAL_FIRST_VERSION = "v0.0.1-smoke"
 LOCAL_RELEASED_VERSION = "v0.0.2-smoke"
+LOCAL_REPLICAS = 2
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,24 +87,51 @@ class Release:
     interval: float = DEFAULT_INTERVAL
 
 
+@dataclass(frozen=True, kw_only=True)
+class LocalRollout:
+    """A release made here: the local environment moved from one version to the next, polled throughout."""
+
+    release: Release
+    rollout: RolloutResult
+    polled_during_rollout: CheckResult
+    """`wait_for_version` started before the deploy began: it saw the old version, then the new one."""
+
+
 @pytest.fixture(scope="session")
-def release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
-    """The given environment, or a local release: the app at one version, then deployed at a new one."""
+def local_rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRollout]:
+    """The local environment (real nginx, real gunicorn pods) at one version, then rolled to the next."""
+    with LocalEnvironment(tmp_path_factory.mktemp("smoke-env"), port=0) as env:
+        env.up(version=LOCAL_FIRST_VERSION, replicas=LOCAL_REPLICAS)
+        polled: list[CheckResult] = []
+        poller = threading.Thread(
+            target=lambda: polled.append(
+                wait_for_version(env.url, LOCAL_RELEASED_VERSION, consecutive=4, timeout=60, interval=0.05)
+            )
+        )
+        poller.start()
+        try:
+            rollout = env.deploy(LOCAL_RELEASED_VERSION)
+        finally:
+            poller.join(timeout=90)
+        assert rollout.ok, rollout.message
+        release = Release(
+            base_url=env.url, expected_version=LOCAL_RELEASED_VERSION, consecutive=2 * LOCAL_REPLICAS, timeout=30
+        )
+        yield LocalRollout(release=release, rollout=rollout, polled_during_rollout=polled[0])
+
+
+@pytest.fixture(scope="session")
+def release(request: pytest.FixtureRequest) -> Release:
+    """The environment named by --base-url, or else the local release."""
     config = request.config
     base_url = config.getoption("--base-url", default=None)
-    if base_url is not None:
-        yield Release(
-            base_url=base_url,
-            expected_version=config.getoption("--expected-version"),
-            verify=config.getoption("--ca-bundle") or True,
-            consecutive=config.getoption("--smoke-consecutive"),
-            timeout=config.getoption("--smoke-timeout"),
-        )
-        return
-    logs = tmp_path_factory.mktemp("smoke-release")
-    with serve_app(LOCAL_FIRST_VERSION, logs) as first:
-        assert first.version == LOCAL_FIRST_VERSION
-    with serve_app(LOCAL_RELEASED_VERSION, logs) as released:
-        yield Release(
-            base_url=released.url, expected_version=LOCAL_RELEASED_VERSION, consecutive=3, timeout=20, interval=0.2
-        )
+    if base_url is None:
+        local: LocalRollout = request.getfixturevalue("local_rollout")
+        return local.release
+    return Release(
+        base_url=base_url,
+        expected_version=config.getoption("--expected-version"),
+        verify=config.getoption("--ca-bundle") or True,
+        consecutive=config.getoption("--smoke-consecutive"),
+        timeout=config.getoption("--smoke-timeout"),
+    )

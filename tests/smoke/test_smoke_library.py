@@ -15,6 +15,7 @@ import pytest
 
 from app import smoke
 from tests.smoke.appserver import RunningApp, make_certificate, serve_app
+from tests.smoke.conftest import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 
 Answer = tuple[int, str, str]  # status, content type, body
 Route = Callable[[str, int], Answer]  # (path, request number) -> answer
@@ -218,3 +219,14 @@ def test_command_line_exit_codes(app_v1: RunningApp, capsys: pytest.CaptureFixtu
         smoke.main([app_v1.url, "v1.0.0", "--consecutive", "0"])
     assert usage.value.code == 2
     assert "--consecutive must be ≥ 1" in capsys.readouterr().err
+
+
+@pytest.mark.process
+def test_polling_waits_through_a_real_rollout(local_rollout: LocalRollout) -> None:
+    """Started before `deploy`, the check sees the old version answer, then only the new one."""
+    polled = local_rollout.polled_during_rollout
+    assert polled.ok, polled.problems
+    seen = [o.seen for o in polled.observations]
+    assert seen[0] == LOCAL_FIRST_VERSION
+    assert seen[-4:] == [LOCAL_RELEASED_VERSION] * 4
+    assert all(o.status == 200 for o in polled.observations), smoke.tally(polled.observations)
