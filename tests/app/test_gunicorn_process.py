@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 
+from app.timing import LOCAL_TIMING
 from tests.app.servers import Gunicorn, gunicorn_environment, run_gunicorn
 
 pytestmark = pytest.mark.process
 
 StartGunicorn = Callable[..., Gunicorn]
-GRACEFUL_TIMEOUT_S = 5  # short on purpose: the test waits for it
+# The local environment's budget: short, so the test can wait for it.
+GRACEFUL_TIMEOUT_S = LOCAL_TIMING.graceful_timeout
 SLOW_REQUEST_S = 2.0
 
 
