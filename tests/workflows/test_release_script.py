@@ -48,6 +48,13 @@ def test_other_tags_fail_with_one_sentence(tag: str) -> None:
     assert len(result.stdout.strip().splitlines()) == 1
 
 
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """JUnit files of two real pytest runs: all checks passing (False) and one failing (True)."""
+    folder = tmp_path_factory.mktemp("smoke")
+    return {fail: _smoke_report(folder, fail=fail) for fail in (False, True)}
+
+
 def _smoke_report(tmp_path: Path, *, fail: bool) -> Path:
     """Run a real pytest with one passing and (optionally) one failing check; return its JUnit file."""
     suite = tmp_path / f"test_smoke_{'bad' if fail else 'good'}.py"
@@ -93,8 +100,10 @@ def _deploy(**overrides: str) -> dict[str, str]:
     } | overrides
 
 
-def test_a_good_release_summary_shows_url_version_digest_and_smoke_results(tmp_path: Path) -> None:
-    report = _smoke_report(tmp_path, fail=False)
+def test_a_good_release_summary_shows_url_version_digest_and_smoke_results(
+    tmp_path: Path, reports: dict[bool, Path]
+) -> None:
+    report = reports[False]
     result, text = _summary(
         tmp_path, **_deploy(release_up="success", release_smoke="success", release_report=str(report))
     )
@@ -105,9 +114,10 @@ def test_a_good_release_summary_shows_url_version_digest_and_smoke_results(tmp_p
     assert result.stdout.startswith("::notice title=Deploy to stg::")
 
 
-def test_a_rolled_back_release_says_what_failed_and_where_the_stack_is_now(tmp_path: Path) -> None:
-    bad = _smoke_report(tmp_path, fail=True)
-    good = _smoke_report(tmp_path, fail=False)
+def test_a_rolled_back_release_says_what_failed_and_where_the_stack_is_now(
+    tmp_path: Path, reports: dict[bool, Path]
+) -> None:
+    bad, good = reports[True], reports[False]
     result, text = _summary(
         tmp_path,
         **_deploy(
