@@ -5,7 +5,7 @@ real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI d
 
 Fixtures:
     stack_graph(stack)            -> Graph of a real stack (cached per session)
-    run_program(stack, overrides) -> Graph, or raises ProgramStoppedError with the program's message
+    run_program(stack, overrides) -> Run(graph, stopped): stopped is the program's message, or None
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "example-app"
@@ -168,7 +169,6 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.last_inputs: dict[str, Any] = {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         zones = [f"{self.region}{letter}" for letter in "abcd"]
@@ -201,7 +201,6 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.last_inputs = args.inputs
         name, inputs = args.name, args.inputs
         state: dict[str, Any] = dict(inputs)
         arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{ACCOUNT_ID}:{name}"
@@ -215,6 +214,9 @@ class StackMocks(pulumi.runtime.Mocks):
             "aws:iam/role:Role": {"name": name},
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
+            "aws:ecr/repository:Repository": {
+                "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{inputs.get('name', name)}"
+            },
             "kubernetes:core/v1:Service": {
                 "status": {
                     "loadBalancer": {"ingress": [{"hostname": f"a1b2c3-{name}.elb.{self.region}.amazonaws.com"}]}
@@ -230,12 +232,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: StackMocks) -> None:
         super().__init__(mocks)
-        self.stack_mocks = mocks
         self.registered: list[Registered] = []
 
     def _record(self, request: Any, read: bool) -> None:
         urn = self.make_urn(request.parent, request.type, request.name)
-        raw = dict(self.stack_mocks.last_inputs)
+        _ensure_event_loop()  # deserializing resource references needs one on this thread
+        raw = dict(rpc.deserialize_properties(request.object if not read else request.properties))
         deps = set(getattr(request, "dependencies", []) or [])
         for property_deps in getattr(request, "propertyDependencies", {}).values():
             deps.update(property_deps.urns)
@@ -257,8 +259,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            if not request.custom:
-                self.stack_mocks.last_inputs = {}
             self._record(request, read=False)
         return response
 
@@ -315,7 +315,22 @@ def stack_graph() -> Callable[[str], Graph]:
     return get
 
 
+@dataclass(frozen=True)
+class Run:
+    """The outcome of one program run: its graph, and the message it stopped with (None when it finished)."""
+
+    graph: Graph
+    stopped: str | None
+
+
 @pytest.fixture
-def run_program() -> Callable[..., Graph]:
-    """Run a stack with config overrides (None deletes a key); raises ProgramStoppedError when it stops."""
-    return run_stack
+def run_program() -> Callable[..., Run]:
+    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2})."""
+
+    def run(stack: str, overrides: Mapping[str, Any] | None = None) -> Run:
+        try:
+            return Run(run_stack(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}), None)
+        except ProgramStoppedError as error:
+            return Run(error.graph, error.message)
+
+    return run
