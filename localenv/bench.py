@@ -240,8 +240,10 @@ def table(results: Sequence[ReplicaResult]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("* the rollout furthest above its minimum: apply → last old pod exited, vs ⌈replicas/surge⌉ × ")
-    lines.append("  (measured time to ready + minReadySeconds) + drain")
+    lines.append(
+        "* the rollout furthest above its minimum: apply → last old pod exited, vs "
+        "⌈replicas/surge⌉ × (measured time to ready + minReadySeconds) + drain"
+    )
     lines.append("")
     for index, r in enumerate(results):
         for target, met, measured in r.targets(first=index == 0):
