@@ -107,3 +107,14 @@ class ImageRegistry(pulumi.ComponentResource):
         )
         self.repository_url = self.repository.repository_url
         self.register_outputs({"repository_url": self.repository_url})
+
+
+def is_managed_here(repository: str) -> bool:
+    """True for a bare repository name (no registry host, as Docker reads references): ours to create in ECR.
+
+    `example-app` → this stack creates the ECR repository `example-app`; a full URL such as
+    `123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app` is another stack's (or any registry's).
+    """
+    first, _, rest = repository.partition("/")
+    has_host = "." in first or ":" in first or first == "localhost"
+    return not has_host and not rest

@@ -12,6 +12,9 @@ from infra.cluster import Cluster, ClusterArgs
 from infra.dns import Dns, DnsArgs
 from infra.network import Network, NetworkArgs
 from infra.platform import CertIssuers, CertIssuersArgs, IngressController, IngressControllerArgs
+from infra.registry import ImageRegistry, ImageRegistryArgs, is_managed_here
+from infra.smoke_test import SmokeTest, smoke_test_args
+from infra.workload import Workload, WorkloadArgs
 from stacks.settings import load_settings
 
 settings = load_settings()  # validates everything before any resource exists
@@ -65,9 +68,30 @@ dns = Dns(
     ),
 )
 platform_ready = [ingress.release, *certs.resources, dns]  # what the app's objects wait for
+# A bare repository name means the shared ECR repository is created here (infra/registry.py).
+registry = (
+    ImageRegistry(env, ImageRegistryArgs(name=settings.app.image_repository, tags=settings.tags))
+    if is_managed_here(settings.app.image_repository)
+    else None
+)
+workload = Workload(
+    f"{env}-app",
+    WorkloadArgs(
+        settings=settings.app,
+        provider=cluster.provider,
+        image_repository=registry.repository_url if registry else None,
+        depends_on=platform_ready,
+    ),
+)
+SmokeTest(  # `pulumi up` is done only when the release answers at its URL
+    f"{env}-smoke",
+    smoke_test_args(settings.app, workload.url),
+    opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]),
+)
 
 pulumi.export("url", settings.url)
 pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("ingressHostname", ingress.hostname)
 pulumi.export("imageTag", settings.app.image_tag)
+pulumi.export("imageRepository", registry.repository_url if registry else settings.app.image_repository)
