@@ -501,15 +501,15 @@ class Traffic:
         next_send = time.monotonic()
         connection: http.client.HTTPConnection | None = None
         try:
-            while self._claim():
+            while True:
                 if interval:
+                    # Pace first, then take from the budget: a limit reached while waiting stops cleanly.
                     delay = next_send - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
-                        # Stopped while pacing: give the claimed request back, it was never sent.
-                        with self._lock:
-                            self._claimed -= 1
                         break
                     next_send = max(next_send + interval, time.monotonic() - interval)
+                if not self._claim():
+                    break
                 if connection is None:
                     connection = self._connection()
                 records.append(self._one_request(connection, keepalive))
