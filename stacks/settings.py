@@ -23,6 +23,7 @@ from typing import Any
 from app.contract import AppSettings, SettingsError
 from app.contract.settings import is_hostname
 from infra import cidr
+from infra.ci_policy import is_bucket_name, is_github_oidc_provider_arn, is_github_repository, is_kms_key_arn
 from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.node_types import NODE_INSTANCE_TYPES
 from infra.tags import resource_tags, tag_problems
@@ -127,6 +128,20 @@ class DnsSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CiSettings:
+    """The GitHub repository whose workflows deploy this stack, and where their roles may reach."""
+
+    repository: str = ""
+    """`owner/name`; empty creates no CI roles (a stack run only by hand)."""
+    oidc_provider_arn: str = ""
+    """GitHub's OIDC provider when another stack in this AWS account already created it."""
+    state_bucket: str = ""
+    """S3 bucket of a self-managed Pulumi backend, so the roles can reach this stack's state."""
+    secrets_key_arn: str = ""
+    """KMS key of an `awskms://` secrets provider."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackSettings:
     """Everything one stack deploys, validated."""
 
@@ -144,6 +159,8 @@ class StackSettings:
     dns: DnsSettings
     app: AppSettings
     """The app's deployment contract settings (image tag, replicas, resources …)."""
+    ci: CiSettings
+    """What the GitHub workflows may do here (infra/ci_access.py); empty repository: no CI roles."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -232,6 +249,7 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
     cluster = _cluster(read, stack, network)
     platform = _platform(read, production)
     dns = _dns(read)
+    ci = _ci(read)
     read.problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
     app = _app(read, production, dns.host, platform.cluster_issuer)
     if read.problems or app is None:
@@ -246,6 +264,7 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
         platform=platform,
         dns=dns,
         app=app,
+        ci=ci,
     )
 
 
@@ -361,6 +380,23 @@ def _platform(read: _Reader, production: bool) -> PlatformSettings:
     return PlatformSettings(ingress_replicas=replicas, acme_email=email, acme_server=server or "staging")
 
 
+def _ci(read: _Reader) -> CiSettings:
+    ci = CiSettings(
+        repository=read.text("githubRepository", optional=True).strip(),
+        oidc_provider_arn=read.text("ciOidcProviderArn", optional=True).strip(),
+        state_bucket=read.text("ciStateBucket", optional=True).strip(),
+        secrets_key_arn=read.text("ciSecretsKeyArn", optional=True).strip(),
+    )
+    for name, value, valid, what in (
+        ("githubRepository", ci.repository, is_github_repository, "the GitHub repository as owner/name"),
+        ("ciOidcProviderArn", ci.oidc_provider_arn, is_github_oidc_provider_arn, "GitHub's OIDC provider ARN"),
+        ("ciStateBucket", ci.state_bucket, is_bucket_name, "an S3 bucket name"),
+        ("ciSecretsKeyArn", ci.secrets_key_arn, is_kms_key_arn, "a KMS key ARN"),
+    ):
+        read.check(not value or valid(value), name, f"{value!r} is not {what}")
+    return ci
+
+
 def _dns(read: _Reader) -> DnsSettings:
     domain = read.text("domain")
     read.check(not domain or is_hostname(domain), "domain", f"{domain!r} is not a lower-case DNS name")
@@ -453,6 +489,10 @@ CONFIG_KEYS = [
     "acmeServer",
     "domain",
     "hostPrefix",
+    "githubRepository",
+    "ciOidcProviderArn",
+    "ciStateBucket",
+    "ciSecretsKeyArn",
     *APP_KEYS,
 ]
 """Every `example-app:` key the program reads; Pulumi.yaml documents each with its default."""

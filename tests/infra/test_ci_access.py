@@ -9,14 +9,14 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 
-from infra.ci_access import (
+from infra.ci_access import CiAccess, CiAccessArgs
+from infra.ci_policy import (
     EKS_ADMIN_POLICY,
     EKS_VIEW_POLICY,
     GITHUB_OIDC_URL,
-    CiAccess,
-    CiAccessArgs,
     CiAccessError,
     StateBucket,
     deploy_permissions,
@@ -77,6 +77,7 @@ class RecordingMonitor(MockMonitor):
 def mocks() -> Iterator[tuple[Recorder, RecordingMonitor]]:
     recorder = Recorder()
     monitor = RecordingMonitor(recorder)
+    pulumi_settings.ROOT.set(None)  # a fresh root stack, so nothing leaks from another test's program
     pulumi.runtime.set_mocks(recorder, project="example-app", stack="stg", preview=False, monitor=monitor)
     yield recorder, monitor
 
