@@ -47,6 +47,8 @@ RESTART_BACKOFF_S = (0.0, 1.0, 2.0, 4.0, 8.0)
 BACKOFF_RESET_S = 10.0
 # Kubernetes' kubelet adds this once after the grace period before its final SIGKILL.
 GRACE_EXTENSION_S = 2.0
+# `down` is not a rollout: nobody waits for in-flight requests, so pods get a short SIGTERM then SIGKILL.
+DOWN_GRACE_S = 0.5
 
 STARTUP = "startup"
 READINESS = "readiness"
@@ -361,7 +363,7 @@ class Controller:
             processes = [p.process for rs in self.replica_sets for p in rs.pods if p.process is not None]
             for process in processes:
                 signal_group(process.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 2.0
+            deadline = time.monotonic() + DOWN_GRACE_S
             while time.monotonic() < deadline and any(process.poll() is None for process in processes):
                 time.sleep(0.02)
             for process in processes:

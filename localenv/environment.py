@@ -93,6 +93,7 @@ class LocalEnvironment:
         self._ingress: Ingress | None = None
         self._controller: Controller | None = None
         self._api_lock = threading.Lock()
+        self._rollout_since = 0
         self.recovered: int = 0
         """Orphan processes of a crashed earlier run that `start` killed."""
 
@@ -215,10 +216,13 @@ class LocalEnvironment:
         spec = dataclasses.replace(controller.spec, template=previous)
         return self._apply(spec, wait=wait, rollback=True)
 
-    def wait(self, rollout: Rollout, since: int = 0) -> RolloutResult:
-        """Wait for a rollout started with wait=False (as returned in RolloutResult, by revision)."""
+    def wait(self) -> RolloutResult:
+        """Wait for the current rollout (one started with wait=False) to complete and drain, or fail."""
         controller = self._require_up()
-        return self._result(controller, rollout, since, wait=True)
+        rollout = controller.rollout
+        if rollout is None:
+            raise LocalEnvError("nothing to wait for: no rollout has started; run up or deploy first")
+        return self._result(controller, rollout, self._rollout_since, wait=True)
 
     def _spec(
         self, version: str, replicas: int, deployment: dict[str, Any] | None, image_repository: str
@@ -234,6 +238,7 @@ class LocalEnvironment:
         with self._api_lock:
             since = len(self._events) if self._events else 0
             rollout = controller.apply(spec, allow_during_rollout=rollback)
+            self._rollout_since = since
         return self._result(controller, rollout, since, wait=wait)
 
     def _result(self, controller: Controller, rollout: Rollout, since: int, *, wait: bool) -> RolloutResult:

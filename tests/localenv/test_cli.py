@@ -1,0 +1,91 @@
+"""`python -m localenv` as a user runs it: clear errors, a background supervisor, no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.localenv.conftest import REPO_ROOT, processes_under, wait_all_gone
+
+pytestmark = pytest.mark.process
+
+COMMAND_TIMEOUT_S = 120
+
+
+def run(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One CLI invocation against `state_dir`."""
+    env = {**os.environ, "LOCALENV_STATE_DIR": str(state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "localenv", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+
+
+def assert_clear_error(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
+def test_user_errors_are_one_sentence(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    assert_clear_error(run(state, "deploy", "--version", "v2"), "not up", "localenv up")
+    assert_clear_error(run(state, "status"), "not up")
+    assert_clear_error(run(state, "up", "--version", "bad tag", "--port", "0"), "not a valid image tag")
+    assert_clear_error(run(state, "up", "--replicas", "1", "--port", "0"), "replicas")
+    assert processes_under(state) == []
+
+
+def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    running: list[int] = []
+    try:
+        first = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "rollout complete" in first.stdout  # one progress line per event
+        assert_clear_error(run(state, "up", "--port", "0"), "already up")
+
+        # The supervisor crashes; nginx and the pods live on as orphans until the next `up`.
+        supervisor = int((state / "supervisor.pid").read_text())
+        orphans = [p for p in processes_under(state) if p != supervisor]
+        os.kill(supervisor, signal.SIGKILL)
+        assert wait_all_gone([supervisor]) == []
+        assert_clear_error(run(state, "status"), "left processes behind", "down")
+        again = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "recovered from a crashed run" in again.stdout
+        assert wait_all_gone(orphans) == [], "the crashed run's processes are still running"
+
+        status = json.loads(run(state, "status", "--json").stdout)
+        assert status["version"] == "v1" and status["counts"]["available"] == 2
+        deploy = run(state, "deploy", "--version", "v2", "--with-traffic", "--json")
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        outcome = json.loads(deploy.stdout)
+        assert outcome["ok"] and outcome["smoke"]["ok"]
+        assert outcome["traffic"]["failed"] == 0 and outcome["traffic"]["total"] > 100
+
+        back = run(state, "rollback", "--json")
+        assert back.returncode == 0 and json.loads(back.stdout)["rollout"]["version"] == "v1"
+        text = run(state, "status").stdout
+        assert "v1" in text and "retried by the ingress" in text
+        running = processes_under(state)
+        assert len(running) >= 4  # supervisor, nginx, two pods (and their children)
+    finally:
+        down = run(state, "down")
+    assert down.returncode == 0 and "every process stopped" in down.stdout
+    assert wait_all_gone(running) == []
+    assert processes_under(state) == []
