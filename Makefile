@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.txt app/requirements.txt
 
 setup: system-packages $(VENV)/.installed ## Install everything (Debian packages, virtualenv, Python packages)
 
-demo: setup ## Start the app on loopback and print its URL (Ctrl-C stops it)
+demo: setup ## Bring the app up locally, roll it to a new version under live traffic, print the summary and chart
 	$(PY) -m localenv demo
 
 lint: $(VENV)/.installed
