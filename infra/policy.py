@@ -71,6 +71,7 @@ TAGGABLE = frozenset(
         "aws:iam/policy:Policy",
         "aws:iam/role:Role",
         "aws:kms/key:Key",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     }
 )
 UNTAGGABLE = frozenset(
