@@ -8,7 +8,6 @@ the whole story in one go: up, a rollout under live traffic, the summary and a t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -23,7 +22,7 @@ from localenv.events import ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, Event, read
 from localenv.images import APP_IMAGE, IMAGES
 from localenv.processes import kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_settings
-from localenv.supervisor import request, serve, start_daemon, stream, supervisor_pid, wait_gone
+from localenv.supervisor import request, serve, start_daemon, stop_supervisor, stream, supervisor_pid
 
 DEFAULT_PORT = 8080
 DEMO_FROM = "v1"
@@ -245,10 +244,7 @@ def _down(args: argparse.Namespace) -> int:
     pid = supervisor_pid(state_dir)
     stopped = False
     if pid is not None:
-        with contextlib.suppress(LocalEnvError):
-            request(state_dir, "down")
-        if not wait_gone(pid):
-            raise LocalEnvError(f"the supervisor (pid {pid}) did not stop; kill it with `kill {pid}`")
+        stop_supervisor(state_dir, pid)
         stopped = True
     orphans = kill_orphans(state_dir)  # whatever a crashed run left behind
     message = (

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from localenv.environment import LocalEnvironment, RolloutResult
+from localenv.environment import LOCK_FILE, LocalEnvironment, RolloutResult
 from localenv.errors import LocalEnvError
 from localenv.events import Event
 from localenv.images import REPO_ROOT
-from localenv.processes import REGISTRY_FILE, is_alive, spawn
+from localenv.processes import REGISTRY_FILE, is_alive, signal_process, spawn
 
 SOCKET_FILE = "supervisor.sock"
 PID_FILE = "supervisor.pid"
@@ -244,16 +244,34 @@ def request(state_dir: Path, command: str, **fields: Any) -> dict[str, Any]:
 
 
 def supervisor_pid(state_dir: Path) -> int | None:
-    """The running supervisor's pid from its pid file, if that process is alive and is a localenv supervisor."""
-    try:
-        pid = int((state_dir / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return pid if b"_supervise" in cmdline and is_alive(pid) else None
+    """The running supervisor's pid, if that process is alive and really is a localenv supervisor.
+
+    The pid file appears once the supervisor answers; the lock file names it from its first moment,
+    so a supervisor interrupted while starting is found too.
+    """
+    for name in (PID_FILE, LOCK_FILE):
+        try:
+            pid = int((state_dir / name).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"_supervise" in cmdline and is_alive(pid):
+            return pid
+    return None
+
+
+def stop_supervisor(state_dir: Path, pid: int) -> None:
+    """Ask the supervisor to stop (socket, then SIGTERM, then SIGKILL) and wait until it has exited."""
+    with contextlib.suppress(LocalEnvError, OSError):
+        request(state_dir, "down")
+    if wait_gone(pid):
+        return
+    signal_process(pid, signal.SIGTERM)
+    if wait_gone(pid):
+        return
+    signal_process(pid, signal.SIGKILL)
+    if not wait_gone(pid, timeout=5):
+        raise LocalEnvError(f"the supervisor (pid {pid}) did not stop; kill it with `kill -9 {pid}`")
 
 
 def wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:

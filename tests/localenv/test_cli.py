@@ -89,3 +89,28 @@ def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tm
     assert down.returncode == 0 and "every process stopped" in down.stdout
     assert wait_all_gone(running) == []
     assert processes_under(state) == []
+
+
+def test_ctrl_c_during_the_demo_leaves_no_process(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "localenv", "demo", "--port", "0", "--replicas", "2", "--state-dir", str(state)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # wait until the rollout under traffic has begun
+            if "rollout started" in line and "v2" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        _, stderr = demo.communicate(timeout=COMMAND_TIMEOUT_S)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130 and "interrupted" in stderr
+    assert wait_all_gone(processes_under(state)) == []
+    assert processes_under(state) == []

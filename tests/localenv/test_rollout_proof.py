@@ -152,3 +152,15 @@ def test_ten_replicas_39_percent_keeps_the_fenceposts_at_every_event(env: LocalE
         assert counts["available"] >= replicas - unavailable, event
     # With 3 allowed unavailable, old pods went before new ones were ready: the floor was reached.
     assert min(e["counts"]["available"] for e in counted) == replicas - unavailable
+
+
+def test_failing_liveness_restarts_the_container(env: LocalEnvironment) -> None:
+    spec = copy.deepcopy(local_deployment("v1", 2))
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    container["livenessProbe"].update(httpGet={"path": "/no-such-path", "port": "http"}, periodSeconds=1)
+    env.up(deployment=spec, wait=False)
+    env.wait_for(lambda s: any(p["restarts"] >= 1 for p in s["pods"]), timeout=30, what="a liveness restart")
+    restarts = [e for e in env.events if e["kind"] == "pod" and e["change"] == "Restarting"]
+    assert restarts and restarts[0]["reason"] == "liveness probe failed"
+    failures = [e for e in env.events if e["kind"] == "probe" and e["pod"] == restarts[0]["pod"] and not e["ok"]]
+    assert len(failures) >= container["livenessProbe"]["failureThreshold"]
