@@ -237,6 +237,25 @@ class CanaryOutcome:
             return f"canary promoted after {steps}"
         return f"canary aborted at {steps}: {'; '.join(self.reasons)}"
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: the verdict, the summary line and each step's final counts."""
+        return {
+            "ok": self.promoted,
+            "promoted": self.promoted,
+            "message": self.summary,
+            "reasons": list(self.reasons),
+            "steps": [
+                {
+                    "weight": weight,
+                    "verdict": decision.verdict.value,
+                    "requests": decision.counts.total,
+                    "failed": decision.counts.failed,
+                    "seconds": round(decision.elapsed, 2),
+                }
+                for weight, decision in self.decisions
+            ],
+        }
+
 
 Progress = Callable[[int, Decision], None]
 Override = Callable[[], Verdict | None]

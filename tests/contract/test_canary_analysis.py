@@ -265,3 +265,11 @@ def test_an_operator_can_promote_or_abort_before_the_analysis_decides() -> None:
         assert target.events == [event]
         assert outcome.promoted is (wanted is Verdict.PROMOTE)
         assert outcome.reasons == (f"{event} requested by the operator",)
+
+
+def test_an_outcome_reads_as_json_for_scripts() -> None:
+    target = ScriptedCanary(per_second=50, failing=20)
+    data = run_canary(POLICY, target, clock=target.clock, sleep=target.sleep).to_dict()
+    assert data["ok"] is False
+    assert str(data["message"]).startswith("canary aborted at 10 %")
+    assert data["steps"] == [{"weight": 10, "verdict": "abort", "requests": 50, "failed": 10, "seconds": 1.0}]
