@@ -226,9 +226,17 @@ def preview_permissions(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+_ECR_URL = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+)")
+
+
+def is_ecr_repository_url(text: str) -> bool:
+    """True for `<account>.dkr.ecr.<region>.amazonaws.com/<name>`."""
+    return _ECR_URL.fullmatch(text) is not None
+
+
 def repository_arn(repository_url: str, partition: str = "aws") -> str:
     """The ECR repository ARN for `<account>.dkr.ecr.<region>.amazonaws.com/<name>`."""
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+)", repository_url)
+    match = _ECR_URL.fullmatch(repository_url)
     if not match:
         raise CiAccessError(
             f"image repository {repository_url!r} is not an ECR repository URL "

@@ -8,6 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 
+from infra.ci_access import CiAccess, CiAccessArgs
+from infra.ci_policy import repository_arn
 from infra.cluster import Cluster, ClusterArgs
 from infra.dns import Dns, DnsArgs
 from infra.network import Network, NetworkArgs
@@ -88,6 +90,29 @@ SmokeTest(  # `pulumi up` is done only when the release answers at its URL
     smoke_test_args(settings.app, workload.url),
     opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]),
 )
+if settings.ci.repository:  # the GitHub workflows' OIDC roles (README "Releases")
+    ci = CiAccess(
+        f"{env}-ci",
+        CiAccessArgs(
+            repository=settings.ci.repository,
+            environment=env,
+            project=settings.project,
+            cluster_name=cluster.name,
+            image_repository_arn=(
+                registry.repository_url.apply(repository_arn)
+                if registry
+                else repository_arn(settings.app.image_repository)
+            ),
+            publishes_images=registry is not None,  # the build job pushes with the registry owner's role
+            oidc_provider_arn=settings.ci.oidc_provider_arn,
+            state_bucket=settings.ci.state_bucket,
+            secrets_key_arn=settings.ci.secrets_key_arn,
+            tags=settings.tags,
+        ),
+    )
+    pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
+    pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
+    pulumi.export("ciOidcProviderArn", ci.oidc_provider_arn)
 
 pulumi.export("url", settings.url)
 pulumi.export("clusterName", cluster.name)

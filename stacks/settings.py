@@ -23,7 +23,13 @@ from typing import Any
 from app.contract import AppSettings, SettingsError
 from app.contract.settings import is_hostname
 from infra import cidr
-from infra.ci_policy import is_bucket_name, is_github_oidc_provider_arn, is_github_repository, is_kms_key_arn
+from infra.ci_policy import (
+    is_bucket_name,
+    is_ecr_repository_url,
+    is_github_oidc_provider_arn,
+    is_github_repository,
+    is_kms_key_arn,
+)
 from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.node_types import NODE_INSTANCE_TYPES
 from infra.tags import resource_tags, tag_problems
@@ -246,7 +252,7 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
         read.problems.append(f"aws:region {region!r} is not an AWS region: `pulumi config set aws:region eu-west-1`")
     production = read.flag("production")
     network = _network(read, production)
-    cluster = _cluster(read, stack, network)
+    cluster = _cluster(read, stack, network, production)
     platform = _platform(read, production)
     dns = _dns(read)
     ci = _ci(read)
@@ -284,7 +290,7 @@ def _network(read: _Reader, production: bool) -> NetworkSettings:
     return NetworkSettings(cidr=vpc_cidr, zones=zones, nat_per_zone=nat_per_zone)
 
 
-def _cluster(read: _Reader, stack: str, network: NetworkSettings) -> ClusterSettings:
+def _cluster(read: _Reader, stack: str, network: NetworkSettings, production: bool) -> ClusterSettings:
     version = read.text("kubernetesVersion")
     read.check(
         not version or version in SUPPORTED_KUBERNETES_VERSIONS,
@@ -306,6 +312,12 @@ def _cluster(read: _Reader, stack: str, network: NetworkSettings) -> ClusterSett
         "nodeCapacityType",
         f"must be one of {', '.join(CAPACITY_TYPES)}, got {capacity_type!r}",
     )
+    if production:
+        read.check(
+            capacity_type != "SPOT",
+            "nodeCapacityType",
+            "must be ON_DEMAND in production (spot nodes vanish at 2 min notice)",
+        )
     min_nodes = read.whole("nodeMinSize", MIN_NODES)
     desired = read.whole("nodeDesiredSize", MIN_NODES)
     max_nodes = read.whole("nodeMaxSize", MIN_NODES)
@@ -394,6 +406,11 @@ def _ci(read: _Reader) -> CiSettings:
         ("ciSecretsKeyArn", ci.secrets_key_arn, is_kms_key_arn, "a KMS key ARN"),
     ):
         read.check(not value or valid(value), name, f"{value!r} is not {what}")
+    image_repository = read.text("imageRepository", optional=True)
+    if ci.repository and "/" in image_repository:  # another stack's registry: the CI roles are granted on it
+        read.check(
+            is_ecr_repository_url(image_repository), "imageRepository", "must be an ECR repository URL for the CI roles"
+        )
     return ci
 
 
