@@ -1,0 +1,135 @@
+"""Stack settings: the real stack files load; every invalid setting stops the program with its key, creating nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.contract import SettingsError
+from stacks.settings import CONFIG_KEYS, parse_settings
+from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, _as_config_strings, stack_config
+
+RunProgram = Callable[..., Run]
+
+
+def _raw(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str | None], str | None]:
+    values = _as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}))
+    raw: dict[str, str | None] = {key: values.get(f"example-app:{key}") for key in CONFIG_KEYS}
+    return raw, values.get("aws:region")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_real_stack_file_loads(stack: str) -> None:
+    raw, region = _raw(stack)
+    settings = parse_settings(raw, stack=stack, region=region)
+    assert settings.app.image_tag == RELEASE_TAG
+    assert settings.cluster.name == f"example-app-{stack}"
+    assert settings.production is (stack == "prd")
+    assert settings.tags == {"project": "example-app", "stack": stack, "managed-by": "pulumi"}
+
+
+def test_stacks_differ_only_where_the_environment_does() -> None:
+    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1]) for s in STACKS}
+    assert [loaded[s].network.zones for s in STACKS] == [2, 2, 3]
+    assert [loaded[s].network.nat_per_zone for s in STACKS] == [False, False, True]
+    assert [loaded[s].platform.acme_server for s in STACKS] == ["staging", "production", "production"]
+    assert [loaded[s].app.replicas for s in STACKS] == [2, 2, 3]
+    assert [loaded[s].dns.host for s in STACKS] == [
+        "example-app.int.example.com",
+        "example-app.stg.example.com",
+        "example-app.example.com",
+    ]
+    assert len({loaded[s].network.cidr for s in STACKS}) == 3  # peerable later without renumbering
+
+
+def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key in CONFIG_KEYS:
+        declaration = declared[f"example-app:{key}"]
+        assert declaration["description"], key
+        assert "type" in declaration, key
+    for stack in STACKS:
+        stack_keys = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        unknown = {k for k in stack_keys if k.startswith("example-app:")} - set(declared)
+        assert not unknown, f"Pulumi.{stack}.yaml sets keys Pulumi.yaml does not declare: {unknown}"
+
+
+def test_no_stack_name_decides_anything_in_the_program() -> None:
+    sources = [*(ROOT / "stacks").glob("*.py"), *(ROOT / "infra").glob("*.py")]
+    for source in sources:
+        text = source.read_text()
+        for name in STACKS:
+            assert f'== "{name}"' not in text and f"== '{name}'" not in text, f"{source} branches on stack {name}"
+
+
+BAD_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
+    ("prd", {"replicas": 2}, "example-app:replicas must be ≥ 3 in production"),
+    ("prd", {"availabilityZones": 2}, "example-app:availabilityZones must be ≥ 3 in production"),
+    ("prd", {"natGatewayPerZone": False}, "example-app:natGatewayPerZone must be true in production"),
+    ("prd", {"acmeServer": "staging"}, "example-app:acmeServer must be production in production"),
+    ("prd", {"nodeCapacityType": "SPOT"}, "example-app:nodeCapacityType must be ON_DEMAND in production"),
+    ("int", {"vpcCidr": "10.20.0.0/24"}, "example-app:vpcCidr '10.20.0.0/24' must be between /16 and /20"),
+    ("int", {"vpcCidr": "10.20.0.0/8"}, "example-app:vpcCidr '10.20.0.0/8' is not a CIDR block"),
+    ("int", {"vpcCidr": "8.8.0.0/16"}, "must lie in a private range"),
+    ("int", {"serviceCidr": "10.20.0.0/16"}, "example-app:serviceCidr '10.20.0.0/16' overlaps example-app:vpcCidr"),
+    ("int", {"availabilityZones": 5}, "example-app:availabilityZones must be ≤ 4"),
+    ("int", {"imageTag": "latest"}, "example-app:imageTag 'latest' is mutable"),
+    ("int", {"imageTag": "v1.2.3 final"}, "example-app:imageTag 'v1.2.3 final' is not a valid image tag"),
+    ("int", {"imageTag": None}, "example-app:imageTag is not set: `pulumi config set imageTag <value>`"),
+    ("int", {"imageDigest": "sha256:abc"}, "example-app:imageDigest 'sha256:abc' must look like sha256:"),
+    ("int", {"nodeInstanceTypes": ["t3.large", "t3.huge"]}, "unknown instance type 't3.huge'"),
+    ("int", {"nodeInstanceTypes": "t3.large"}, "example-app:nodeInstanceTypes must be a list of strings"),
+    ("int", {"nodeCapacityType": "RESERVED"}, "example-app:nodeCapacityType must be one of ON_DEMAND, SPOT"),
+    ("int", {"nodeMinSize": 1}, "example-app:nodeMinSize must be ≥ 2, got 1"),
+    ("int", {"nodeDesiredSize": 9}, "example-app:nodeDesiredSize must lie in nodeMinSize..nodeMaxSize"),
+    ("int", {"nodeDiskGb": "big"}, "example-app:nodeDiskGb must be a whole number, got 'big'"),
+    ("int", {"kubernetesVersion": "1.29"}, "example-app:kubernetesVersion '1.29' is not supported"),
+    ("int", {"apiPublicAccessCidrs": ["0.0.0.0/33"]}, "'0.0.0.0/33' is not a CIDR block"),
+    ("int", {"clusterAdminRoles": ["ops team!"]}, "'ops team!' is not an IAM role name"),
+    ("int", {"logRetentionDays": 10}, "example-app:logRetentionDays must be one of CloudWatch's periods"),
+    ("int", {"ingressReplicas": 1}, "example-app:ingressReplicas must be ≥ 2, got 1"),
+    ("int", {"domain": None}, "example-app:domain is not set"),
+    ("int", {"domain": ""}, "example-app:domain is empty"),
+    ("int", {"domain": "Example.COM"}, "example-app:domain 'Example.COM' is not a lower-case DNS name"),
+    ("int", {"hostPrefix": "app_int"}, "example-app:hostPrefix gives 'app_int.example.com'"),
+    ("int", {"acmeEmail": None}, "example-app:acmeEmail is not set"),
+    ("int", {"acmeEmail": "hostmaster"}, "example-app:acmeEmail 'hostmaster' is not an email address"),
+    ("int", {"acmeServer": "letsencrypt"}, "example-app:acmeServer must be one of staging, production"),
+    ("int", {"production": "yes"}, "example-app:production must be true or false, got 'yes'"),
+    ("int", {"aws:region": None}, "aws:region None is not an AWS region"),
+    ("int", {"replicas": 1}, "example-app:replicas must be a whole number ≥ 2"),
+    ("int", {"maxReplicas": 1}, "example-app:maxReplicas must be a whole number ≥ 2"),
+    ("int", {"cpuRequest": "lots"}, "example-app:cpuRequest 'lots' is not a Kubernetes quantity"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"), BAD_SETTINGS, ids=[f"{s}-{next(iter(o))}" for s, o, _ in BAD_SETTINGS]
+)
+def test_invalid_setting_stops_the_program_before_any_resource(
+    stack: str, overrides: dict[str, Any], message: str, run_program: RunProgram
+) -> None:
+    run = run_program(stack, overrides)
+    assert run.stopped is not None, f"{overrides} was accepted"
+    assert message in run.stopped, run.stopped
+    assert run.stopped.startswith(f"stack {stack!r}: ")
+    assert "Traceback" not in run.stopped
+    assert run.graph.resources == [], "a resource was registered before the settings were valid"
+
+
+def test_every_problem_is_reported_at_once(run_program: RunProgram) -> None:
+    run = run_program("prd", {"replicas": 2, "availabilityZones": 2, "vpcCidr": "300.1.0.0/16", "domain": None})
+    assert run.stopped is not None
+    assert run.stopped.startswith("stack 'prd': 4 invalid setting(s); fix them and try again:")
+    for key in ("replicas", "availabilityZones", "vpcCidr", "domain"):
+        assert f"example-app:{key}" in run.stopped
+
+
+def test_a_bad_stack_name_is_a_bad_tag() -> None:
+    raw, region = _raw("int")
+    with pytest.raises(SettingsError, match=r"stack name: tag 'stack' value 'int#2'"):
+        parse_settings(raw, stack="int#2", region=region)
