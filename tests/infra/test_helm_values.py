@@ -1,0 +1,74 @@
+"""Platform Helm values as plain data: the shared ingress tuning, NLB drain arithmetic, issuers."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from infra.helm_values import (
+    CONTROLLER_LABELS,
+    LETS_ENCRYPT_SERVERS,
+    NLB_DRAIN,
+    LoadBalancerDrain,
+    cert_manager_values,
+    cluster_issuer,
+    ingress_nginx_values,
+)
+
+
+def test_controller_config_is_the_contracts_tuning_not_a_copy() -> None:
+    custom = IngressTuning(proxy_next_upstream_tries=5)
+    values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom)
+    assert values["controller"]["config"] == custom.controller_config()
+    default = ingress_nginx_values(replicas=2, ingress_class="nginx")
+    assert default["controller"]["config"] == INGRESS_TUNING.controller_config()
+
+
+def test_controller_stays_available_through_drains_and_upgrades() -> None:
+    controller = ingress_nginx_values(replicas=3, ingress_class="nginx")["controller"]
+    assert controller["replicaCount"] == 3
+    assert controller["minAvailable"] == 1  # PDB: a node drain never takes the last controller
+    assert controller["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    (term,) = controller["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == CONTROLLER_LABELS
+    assert controller["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_nginx_keeps_accepting_until_the_nlb_has_stopped_sending() -> None:
+    controller = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]
+    annotations = controller["service"]["annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    interval = int(annotations[f"{prefix}healthcheck-interval"])
+    threshold = int(annotations[f"{prefix}healthcheck-unhealthy-threshold"])
+    grace = int(controller["extraArgs"]["shutdown-grace-period"])
+    assert grace > interval * threshold, "nginx would close while the NLB still sends new connections"
+    assert controller["terminationGracePeriodSeconds"] > grace + NLB_DRAIN.drain
+    assert controller["service"]["externalTrafficPolicy"] == "Local"
+
+
+@pytest.mark.parametrize(("interval", "threshold"), [(5, 2), (10, 3), (30, 2)])
+def test_drain_arithmetic_follows_the_health_check(interval: int, threshold: int) -> None:
+    drain = LoadBalancerDrain(health_check_interval=interval, unhealthy_threshold=threshold)
+    assert drain.detection == interval * threshold
+    assert drain.shutdown_grace == drain.detection + drain.propagation_margin
+    assert drain.termination_grace > drain.shutdown_grace + drain.drain
+
+
+def test_cert_manager_installs_its_crds_and_runs_two_of_everything() -> None:
+    values = cert_manager_values()
+    assert values["crds"] == {"enabled": True, "keep": True}
+    for part in (values, values["webhook"], values["cainjector"]):
+        assert part["replicaCount"] == 2
+        assert part["podDisruptionBudget"]["enabled"] is True
+
+
+@pytest.mark.parametrize("server", sorted(LETS_ENCRYPT_SERVERS))
+def test_cluster_issuer_answers_http01_through_the_ingress_class(server: str) -> None:
+    issuer = cluster_issuer(acme_server=server, email="ops@example.org", ingress_class="nginx")
+    assert issuer["metadata"]["name"] == f"letsencrypt-{server}"
+    acme = issuer["spec"]["acme"]
+    assert acme["server"] == LETS_ENCRYPT_SERVERS[server]
+    assert acme["email"] == "ops@example.org"
+    assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    assert acme["privateKeySecretRef"]["name"] == f"letsencrypt-{server}-account-key"
