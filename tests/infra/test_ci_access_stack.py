@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infra.ci_policy import EKS_ADMIN_POLICY, EKS_VIEW_POLICY
+from infra.policy import check
 
 REPOSITORY = "acme/example-app"
 SHARED_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app"
@@ -60,6 +61,8 @@ def test_each_stack_gets_roles_trusted_by_its_own_environment(run_program: Calla
     assert policies[f"{stack}-ci-preview"] == EKS_VIEW_POLICY
     for output in ("ciDeployRoleArn", "ciPreviewRoleArn", "ciOidcProviderArn"):
         assert graph.outputs.get(output), output
+    # The stack's own rules (tags, no admin policies, no plain secrets …) hold for the CI roles too.
+    assert check(graph.policy_resources(), project="example-app", stack=stack) == []
 
 
 @pytest.mark.parametrize(
