@@ -49,13 +49,37 @@ def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     for key in CONFIG_KEYS:
-        declaration = declared[f"example-app:{key}"]
+        declaration = declared[key]
         assert declaration["description"], key
         assert "type" in declaration, key
     for stack in STACKS:
         stack_keys = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-        unknown = {k for k in stack_keys if k.startswith("example-app:")} - set(declared)
+        unknown = {k.split(":", 1)[1] for k in stack_keys if k.startswith("example-app:")} - set(declared)
         assert not unknown, f"Pulumi.{stack}.yaml sets keys Pulumi.yaml does not declare: {unknown}"
+
+
+CONFIG_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def test_pulumi_yaml_declarations_are_ones_the_cli_accepts() -> None:
+    # Pulumi's project schema: a declaration has a type (string, integer, boolean, array), items for
+    # arrays, and optionally description, secret and a default of that type; nothing else.
+    import yaml
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "example-app"
+    assert project["runtime"]["name"] == "python"
+    assert (ROOT / project["main"] / "__main__.py").is_file()
+    for key, declaration in project["config"].items():
+        assert set(declaration) <= {"type", "items", "description", "secret", "default"}, key
+        kind = CONFIG_TYPES[declaration["type"]]
+        if kind is list:
+            assert CONFIG_TYPES[declaration["items"]["type"]] is str, key
+        if "default" in declaration:
+            default = declaration["default"]
+            assert isinstance(default, kind) and (kind is bool or not isinstance(default, bool)), key
+            if kind is list:
+                assert all(isinstance(item, str) for item in default), key
 
 
 def test_no_stack_name_decides_anything_in_the_program() -> None:
