@@ -38,6 +38,8 @@ class CanaryArgs:
     """The release policy (strategy `canary`): header routing and the analysis thresholds."""
     step: CanaryStep
     """The canary's tag and its share of traffic."""
+    image_repository: pulumi.Input[str] | None = None
+    """The image repository when only known at deploy time (the ECR URL, as the Workload gets it)."""
     provider: pulumi.ProviderResource | None = None
     """The cluster's Kubernetes provider; None inherits the component's `providers` option (as stacks/ passes it)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -59,10 +61,17 @@ class Canary(pulumi.ComponentResource):
         # pulumi-kubernetes waits for the canary pods to be available; a canary that cannot start fails
         # this `pulumi up` after its progress deadline plus one shutdown, not after the default 10 min.
         timeout = f"{args.app.timing.rollout_timeout}s"
+        spec: Any = objects.deployment["spec"]
+        if args.image_repository is not None:
+            spec = pulumi.Output.from_input(args.image_repository).apply(
+                lambda url: render_canary(
+                    dataclasses.replace(args.app, image_repository=url), args.step, args.policy
+                ).deployment["spec"]
+            )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=objects.deployment["metadata"],
-            spec=objects.deployment["spec"],
+            spec=spec,
             opts=pulumi.ResourceOptions.merge(
                 base, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
             ),

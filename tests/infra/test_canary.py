@@ -69,14 +69,16 @@ def app_settings() -> AppSettings:
     )
 
 
-def build(step: CanaryStep) -> list[Registered]:
+def build(step: CanaryStep, image_repository: str | None = None) -> list[Registered]:
     """Register one Canary component under mocks and return every resource it registered."""
     monitor = RecordingMonitor(EchoMocks())
     pulumi.runtime.set_mocks(EchoMocks(), project="example-app", stack="int", preview=False, monitor=monitor)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
-        canary = Canary("app-canary", CanaryArgs(app=app_settings(), policy=POLICY, step=step))
+        repository = None if image_repository is None else pulumi.Output.from_input(image_repository)
+        args = CanaryArgs(app=app_settings(), policy=POLICY, step=step, image_repository=repository)
+        canary = Canary("app-canary", args)
         return pulumi.Output.all(canary.deployment.urn, canary.ingress.urn)
 
     program()
@@ -136,3 +138,11 @@ def test_changing_the_weight_changes_only_the_ingress_annotation_and_the_canary_
     fifty_spec = dict(fifty["kubernetes:apps/v1:Deployment"]["spec"])
     assert (ten_spec.pop("replicas"), fifty_spec.pop("replicas")) == (1, 2)
     assert ten_spec == fifty_spec
+
+
+def test_the_canary_pulls_from_the_registry_the_stack_created() -> None:
+    url = "210987654321.dkr.ecr.us-east-1.amazonaws.com/example-app"  # not the settings' repository
+    deployment = by_type(build(CanaryStep(tag="v2.0.0", weight=10), image_repository=url))[
+        "kubernetes:apps/v1:Deployment"
+    ]
+    assert deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == f"{url}:v2.0.0"
