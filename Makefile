@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core chromium chromium-driver wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-packages demo test lint typecheck hadolint workflows unit bench clean
+.PHONY: help setup system-packages demo test lint typecheck hadolint workflows checkov-venv checkov unit bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,10 +54,25 @@ workflows: $(VENV)/.installed
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
+# checkov in its own virtualenv: it pins older versions of packages the program uses (pulumi among them).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_SPEC := checkov>=3.2,<4
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q '$(CHECKOV_SPEC)'
+	@touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed ## Install checkov into its own virtualenv (.venv-checkov)
+
+# Offline: BC_SKIP_MAPPING/CKV_SKIP_PACKAGE_UPDATE_CHECK and --skip-download (set in checkov_scan).
+checkov: $(VENV)/.installed checkov-venv ## checkov over every stack's rendered objects and app/Dockerfile
+	$(PY) -m tests.manifests.checkov_scan
+
 unit: setup
 	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90
 
-test: setup lint typecheck hadolint workflows unit ## Run every check CI runs: linters, type checks, all tests
+test: setup lint typecheck hadolint workflows checkov unit ## Run every check CI runs: linters, type checks, all tests
 
 bench: setup ## Roll out under load at 3 and 10 replicas; print the table and write the chart
 	$(PY) -m localenv.bench
