@@ -37,6 +37,12 @@ RELEASE_TAG = "v1.2.3"
 """The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pulumi_aws warns about its own deprecated EncryptionControl type whenever its ec2 module loads;
+    # the program never uses that type, so the warning is noise in every infra test.
+    config.addinivalue_line("filterwarnings", "ignore:aws.ec2/encryptioncontrol:DeprecationWarning")
+
+
 # ---------------------------------------------------------------- config as the CLI assembles it
 
 
@@ -104,6 +110,8 @@ class Graph:
     stack: str
     resources: list[Registered]
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    """Names of the outputs Pulumi stores encrypted and masks."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -188,15 +196,16 @@ def unwrap_secrets(value: Any) -> Any:
 class StackMocks(pulumi.runtime.Mocks):
     """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, zones_available: int = 4) -> None:
         self.region = region
+        self.zones_available = zones_available
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        zones = [f"{self.region}{letter}" for letter in "abcd"]
+        zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
         answers: dict[str, Callable[[], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
                 "names": zones,
-                "zoneIds": [f"euw1-az{i}" for i in range(1, 5)],
+                "zoneIds": [f"euw1-az{i}" for i in range(1, len(zones) + 1)],
                 "id": self.region,
             },
             "aws:index/getPartition:getPartition": lambda: {
@@ -298,11 +307,11 @@ class ProgramStoppedError(Exception):
         self.graph = graph
 
 
-def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Graph:
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4) -> Graph:
     """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
     values = stack_config(stack, overrides)
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region)
+    mocks = StackMocks(region, zones_available)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(_as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
@@ -314,7 +323,15 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Graph:
     def program() -> Any:
         runpy.run_path(str(PROGRAM), run_name="__main__")
         outputs = root.outputs if root is not None else {}  # type: ignore[attr-defined]
-        return pulumi.Output.all(**outputs).apply(graph.outputs.update)
+
+        async def collect() -> None:
+            for key, value in outputs.items():
+                output = pulumi.Output.from_input(value)
+                graph.outputs[key] = await output.future()
+                if await output.is_secret():
+                    graph.secret_outputs.add(key)
+
+        return pulumi.Output.from_input(collect())
 
     try:
         program()
@@ -348,9 +365,10 @@ class Run:
 def run_program() -> Callable[..., Run]:
     """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2})."""
 
-    def run(stack: str, overrides: Mapping[str, Any] | None = None) -> Run:
+    def run(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4) -> Run:
         try:
-            return Run(run_stack(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}), None)
+            config = {"imageTag": RELEASE_TAG, **(overrides or {})}
+            return Run(run_stack(stack, config, zones_available=zones_available), None)
         except ProgramStoppedError as error:
             return Run(error.graph, error.message)
 

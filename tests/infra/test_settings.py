@@ -157,3 +157,20 @@ def test_a_bad_stack_name_is_a_bad_tag() -> None:
     raw, region = _raw("int")
     with pytest.raises(SettingsError, match=r"stack name: tag 'stack' value 'int#2'"):
         parse_settings(raw, stack="int#2", region=region)
+
+
+def test_a_region_with_too_few_zones_stops_before_any_aws_resource(run_program: RunProgram) -> None:
+    run = run_program("prd", zones_available=2)
+    assert run.stopped is not None
+    assert "the region offers 2 availability zones (eu-west-1a, eu-west-1b) but availabilityZones is 3" in run.stopped
+    assert not [r for r in run.graph.resources if r.type.startswith("aws:")]
+
+
+def test_runs_are_isolated_from_each_other(run_program: RunProgram) -> None:
+    # Three stacks share one pytest process: a run must not see another's config, root stack or outputs.
+    first = run_program("int").graph
+    run_program("prd")
+    again = run_program("int").graph
+    assert sorted(r.urn for r in again.resources) == sorted(r.urn for r in first.resources)
+    assert again.outputs == first.outputs
+    assert all(":int::" in r.urn for r in again.resources)

@@ -180,6 +180,9 @@ def test_stack_outputs(stack: str, stack_graph: GraphOf) -> None:
     assert outputs["imageTag"] == RELEASE_TAG
     assert outputs["ingressHostname"].endswith(".elb.eu-west-1.amazonaws.com")
     assert '"current-context"' in outputs["kubeconfig"]
+    secret = stack_graph(stack).secret_outputs
+    assert "kubeconfig" in secret
+    assert secret.isdisjoint({"url", "clusterName", "ingressHostname", "imageTag"})  # readable by the pipeline
 
 
 def test_every_resource_sits_in_a_component_and_takes_its_name(stack: str, stack_graph: GraphOf) -> None:
