@@ -2,9 +2,9 @@
 
 Example::
 
-    ci = CiAccess("int", CiAccessArgs(repository="acme/example-app", environment="int", project="example-app",
-                                      cluster_name=cluster.name, image_repository_arn=registry.repository_arn,
-                                      publishes_images=True))
+    ci = CiAccess("int-ci", CiAccessArgs(repository="acme/example-app", environment="int", project="example-app",
+                                         cluster_name=cluster.name, publishes_images=True,
+                                         image_repository_arn=registry.repository_url.apply(repository_arn)))
     pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)    # → GitHub environment variable AWS_DEPLOY_ROLE_ARN
 
 Two roles per stack, both assumed through GitHub's OIDC provider (token.actions.githubusercontent.com,
