@@ -295,12 +295,12 @@ def canary_annotations(weight: int, policy: CanaryPolicy) -> dict[str, str]:
 LOCAL_CANARY = CanaryPolicy(
     strategy="canary",
     steps=(10, 50, 100),
-    step_seconds=3.0,
+    step_seconds=2.0,
     step_timeout_seconds=20.0,
     min_requests=100,
     max_error_rate=0.01,
     analysis_traffic=True,
-    analysis_rate=100.0,
+    analysis_rate=200.0,
 )
 
 
