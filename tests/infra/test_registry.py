@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from infra.registry import KEEP_RELEASES, UNTAGGED_DAYS, ImageRegistry, ImageRegistryArgs, lifecycle_policy
+from infra.registry import (
+    KEEP_RELEASES,
+    UNTAGGED_DAYS,
+    ImageRegistry,
+    ImageRegistryArgs,
+    is_managed_here,
+    lifecycle_policy,
+)
 from tests.infra.test_workload import FAKE_ACCOUNT_REGISTRY, run_mocked
 
 
@@ -54,3 +61,17 @@ def test_lifecycle_removes_untagged_leftovers_and_keeps_the_newest_releases() ->
 def test_a_lifecycle_that_would_expire_everything_is_refused(keep: int, days: int) -> None:
     with pytest.raises(ValueError, match="must never expire everything"):
         lifecycle_policy(keep, days)
+
+
+@pytest.mark.parametrize(
+    ("repository", "ours"),
+    [
+        ("example-app", True),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app", False),
+        ("localhost/example-app", False),
+        ("registry:5000/example-app", False),
+        ("team/example-app", False),
+    ],
+)
+def test_only_a_bare_name_is_created_here(repository: str, ours: bool) -> None:
+    assert is_managed_here(repository) is ours
