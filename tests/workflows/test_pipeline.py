@@ -61,6 +61,7 @@ def test_a_tag_builds_once_then_deploys_int_then_stg_then_prd(workflows: dict[st
         assert job["with"]["environment"] == stack
         assert job["with"]["tag"] == "${{ github.ref_name }}"
         assert job["with"]["digest"] == "${{ needs.build.outputs.digest }}", "deploy the digest that was built"
+        assert "if" not in job, f"{stack} must run only when every earlier stage succeeded"
 
 
 def test_the_build_pushes_app_dockerfile_with_buildx_tagged_with_the_git_tag(workflows: dict[str, Workflow]) -> None:
