@@ -239,21 +239,23 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _down(args: argparse.Namespace) -> int:
-    state_dir = _state_dir(args)
+def _stop_everything(state_dir: Path) -> tuple[bool, int]:
+    """Stop the supervisor (if running) and kill whatever a crashed run left; (stopped, orphans killed)."""
     pid = supervisor_pid(state_dir)
-    stopped = False
     if pid is not None:
         stop_supervisor(state_dir, pid)
-        stopped = True
-    orphans = kill_orphans(state_dir)  # whatever a crashed run left behind
+    return pid is not None, len(kill_orphans(state_dir))
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped, orphans = _stop_everything(_state_dir(args))
     message = (
         "down: every process stopped"
         if stopped
-        else "down: the local environment was not running" + (f"; killed {len(orphans)} orphan(s)" if orphans else "")
+        else "down: the local environment was not running" + (f"; killed {orphans} orphan(s)" if orphans else "")
     )
     if args.json:
-        print(json.dumps({"ok": True, "stopped": stopped, "orphans_killed": len(orphans)}))
+        print(json.dumps({"ok": True, "stopped": stopped, "orphans_killed": orphans}))
     else:
         print(message)
     return 0
@@ -301,7 +303,8 @@ def _demo(args: argparse.Namespace) -> int:
         if not up.get("ok"):
             raise LocalEnvError(f"could not bring {args.from_version} up: {up.get('message')}")
         url = request(state_dir, "status")["url"]
-        print(f"\n{args.replicas} × {args.from_version} serving at {url}; rolling to {args.to_version} under traffic\n")
+        if not args.json:
+            print(f"\n{args.replicas} × {args.from_version} at {url}; rolling to {args.to_version} under traffic\n")
         traffic = _start_traffic(url)
         try:
             time.sleep(1.0)  # a second of steady state before the rollout, for the chart's baseline
@@ -321,27 +324,34 @@ def _demo(args: argparse.Namespace) -> int:
             events=_endpoint_marks(events, report.started_monotonic),
         )
         summary = report.summary()
+        smoke = _smoke(url, args.to_version) if result.get("ok") else None
+        ok = bool(result.get("ok")) and report.failed == 0 and smoke is not None and smoke.ok
         if args.json:
             print(
                 json.dumps(
                     {
-                        "ok": result.get("ok") and report.failed == 0,
+                        "ok": ok,
                         "rollout": result,
                         "traffic": summary,
+                        "smoke": None if smoke is None else {"ok": smoke.ok, "problems": smoke.problems},
                         "chart": str(chart),
                     }
                 )
             )
         else:
             _print_summary(summary, result)
+            if smoke is not None:
+                print(smoke.message())
             print(f"chart: {chart}")
         keep = args.keep
         if keep:
             print(f"left running at {url}; stop it with `python -m localenv down`")
-        return 0 if result.get("ok") and report.failed == 0 else 1
+        return 0 if ok else 1
     finally:
         if not keep:
-            _down(argparse.Namespace(state_dir=state_dir, json=False))
+            stopped, _ = _stop_everything(state_dir)
+            if stopped and not args.json:
+                print("down: every process stopped")
 
 
 def _supervise(args: argparse.Namespace) -> int:

@@ -233,7 +233,11 @@ class Controller:
                 # Same template: only the replica count may change; no new revision.
                 if self.rollout is None or self.rollout.state != PROGRESSING:
                     self.rollout = self._new_rollout(current, now)
-                    self._emit_rollout("scale", f"scaling {spec.name} to {spec.replicas} replicas")
+                    self._emit_rollout(
+                        "unchanged",
+                        f"{spec.template.version} is already revision {current.revision}: nothing to roll out "
+                        f"(replicas {spec.replicas})",
+                    )
                 self._wake.notify_all()
                 return self.rollout
             existing = next((rs for rs in self.replica_sets if rs.template == spec.template), None)
