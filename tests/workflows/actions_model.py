@@ -52,6 +52,8 @@ class _Parser:
         return self.tokens[self.position][1] if self.position < len(self.tokens) else None
 
     def take(self) -> tuple[str, str]:
+        if self.position >= len(self.tokens):
+            raise ExpressionError("the expression ends too early")
         token = self.tokens[self.position]
         self.position += 1
         return token
