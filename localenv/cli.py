@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(args, str(error))
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        carries_on = args.command in {"up", "deploy", "rollback"}
+        hint = "; the rollout carries on in the background: `status` to follow, `down` to stop" if carries_on else ""
+        print(f"\ninterrupted{hint}", file=sys.stderr)
         return 130
 
 
