@@ -165,6 +165,7 @@ def cert_manager_values() -> dict[str, Any]:
     """Values for the cert-manager chart: CRDs managed by the chart, two replicas of each part."""
     spread = {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}, "replicaCount": 2}
     return {
+        # keep: uninstalling the chart must not delete the CRDs, which would delete every Certificate.
         "crds": {"enabled": True, "keep": True},
         **spread,
         "webhook": dict(spread),

@@ -13,6 +13,7 @@ never off a stack's name.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contract import AppSettings, SettingsError
+from app.contract.canary import CanaryRelease
 from app.contract.settings import is_hostname
 from infra import cidr
 from infra.ci_policy import (
@@ -167,6 +169,8 @@ class StackSettings:
     """The app's deployment contract settings (image tag, replicas, resources …)."""
     ci: CiSettings
     """What the GitHub workflows may do here (infra/ci_access.py); empty repository: no CI roles."""
+    release: CanaryRelease = dataclasses.field(default_factory=CanaryRelease)
+    """Rolling or canary releases, and the canary step running now (infra/canary_driver.py drives it)."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -190,10 +194,11 @@ class _Reader:
     def key(self, name: str) -> str:
         return f"{self.project}:{name}"
 
-    def _present(self, name: str) -> str | None:
+    def _present(self, name: str, how: str = "") -> str | None:
         value = self.raw.get(name)
         if value is None:
-            self.problems.append(f"{self.key(name)} is not set: `pulumi config set {name} <value>`")
+            how = how or f"pulumi config set {name} <value>"
+            self.problems.append(f"{self.key(name)} is not set: `{how}`")
         return value
 
     def text(self, name: str, *, optional: bool = False) -> str:
@@ -228,7 +233,7 @@ class _Reader:
         return value.strip().lower() == "true"
 
     def texts(self, name: str) -> tuple[str, ...]:
-        value = self._present(name)
+        value = self._present(name, f"pulumi config set --path '{name}[0]' <value>")
         if value is None:
             return ()
         try:
@@ -258,7 +263,8 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
     ci = _ci(read)
     read.problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
     app = _app(read, production, dns.host, platform.cluster_issuer)
-    if read.problems or app is None:
+    release = _release(read)
+    if read.problems or app is None or release is None:
         raise SettingsError(read.problems)
     return StackSettings(
         project=PROJECT,
@@ -271,6 +277,7 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
         dns=dns,
         app=app,
         ci=ci,
+        release=release,
     )
 
 
@@ -392,6 +399,50 @@ def _platform(read: _Reader, production: bool) -> PlatformSettings:
     return PlatformSettings(ingress_replicas=replicas, acme_email=email, acme_server=server or "staging")
 
 
+RELEASE_KEYS = {
+    "releaseStrategy": "strategy",
+    "canarySteps": "steps",
+    "canaryStepSeconds": "step_seconds",
+    "canaryMinRequests": "min_requests",
+    "canaryMaxErrorRate": "max_error_rate",
+    "canaryAnalysisTraffic": "analysis_traffic",
+}
+"""Config keys of the release policy (app/contract/canary.py CanaryPolicy), config name → field name."""
+CANARY_STEP_KEYS = ("canaryTag", "canaryWeight")
+"""The canary step running now: set by infra/canary_driver.py, one `pulumi up` per step."""
+
+
+def _release(read: _Reader) -> CanaryRelease | None:
+    policy: dict[str, Any] = {}
+    for key, name in RELEASE_KEYS.items():
+        value = read.raw.get(key)
+        if value is None:
+            continue
+        if name == "steps":  # "10,50,100": Pulumi's project config has no list of numbers
+            policy[name] = [_number_or_text(step.strip()) for step in value.split(",")]
+        elif name == "analysis_traffic":
+            policy[name] = {"true": True, "false": False}.get(value.strip().lower(), value)
+        else:
+            policy[name] = _number_or_text(value)
+    weight = read.raw.get("canaryWeight")
+    try:
+        return CanaryRelease.from_config(
+            policy, read.raw.get("canaryTag") or None, None if weight in (None, "") else _number_or_text(weight)
+        )
+    except SettingsError as error:
+        read.problems.extend(_release_key_names(read, problem) for problem in error.problems)
+        return None
+
+
+def _release_key_names(read: _Reader, problem: str) -> str:
+    """Rewrite the policy's field names in a problem to the config keys a user sets."""
+    for key, name in RELEASE_KEYS.items():
+        problem = problem.replace(f"release.{name}", read.key(key))
+    for key in CANARY_STEP_KEYS:
+        problem = re.sub(rf"(?<![:\w]){key}\b", read.key(key), problem)
+    return problem
+
+
 def _ci(read: _Reader) -> CiSettings:
     ci = CiSettings(
         repository=read.text("githubRepository", optional=True).strip(),
@@ -511,6 +562,8 @@ CONFIG_KEYS = [
     "ciStateBucket",
     "ciSecretsKeyArn",
     *APP_KEYS,
+    *RELEASE_KEYS,
+    *CANARY_STEP_KEYS,
 ]
 """Every `example-app:` key the program reads; Pulumi.yaml documents each with its default."""
 

@@ -174,3 +174,31 @@ def test_runs_are_isolated_from_each_other(run_program: RunProgram) -> None:
     assert sorted(r.urn for r in again.resources) == sorted(r.urn for r in first.resources)
     assert again.outputs == first.outputs
     assert all(":int::" in r.urn for r in again.resources)
+
+
+def test_the_program_imports_its_packages_when_started_from_stacks_like_pulumi_does() -> None:
+    # Pulumi runs `main: stacks/` with stacks/ as the working directory and first path entry; an
+    # isolated interpreter (-I) there proves the program finds app/ and infra/ on its own.
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", "import runpy; runpy.run_path('.', run_name='__main__')"],
+        cwd=ROOT / "stacks",
+        env={"PULUMI_CONFIG": json.dumps({"aws:region": "eu-west-1"})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "ModuleNotFoundError" not in result.stderr, result.stderr
+    assert "example-app:imageTag is not set: `pulumi config set imageTag <value>`" in result.stderr, result.stderr
+
+
+def test_a_missing_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
+    run = run_program("int", {"nodeInstanceTypes": None})
+    assert run.stopped is not None
+    assert "example-app:nodeInstanceTypes is not set: `pulumi config set --path 'nodeInstanceTypes[0]' <value>`" in (
+        run.stopped
+    )
