@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from localenv.errors import LocalEnvError, RolloutInProgressError
-from localenv.events import ENDPOINTS, POD, PROBE, ROLLOUT, EventLog
+from localenv.events import ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, EventLog
 from localenv.images import REPO_ROOT, command_for
 from localenv.ingress import Ingress
 from localenv.processes import LOOPBACK, ProcessRegistry, free_port, kill_group, signal_group, signal_process, spawn
@@ -207,7 +207,7 @@ class Controller:
         self._thread: threading.Thread | None = None
         self._probers = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="probe")
         self._names = itertools.count(1)
-        self._last_counts: dict[str, int] = {}
+        self._push_failing = False
         self.failure: str = ""
         """Why the loop stopped unexpectedly, if it did."""
 
@@ -750,8 +750,17 @@ class Controller:
             self._pending_pushes.append((now + self.endpoint_propagation, names, [p.address for p in serving]))
             self.events.emit(ENDPOINTS, stage="changed", endpoints=names, counts=self.counts(now))
         while self._pending_pushes and self._pending_pushes[0][0] <= now:
-            _, names, addresses = self._pending_pushes.pop(0)
-            self.ingress.set_endpoints(addresses)
+            _, names, addresses = self._pending_pushes[0]
+            try:
+                self.ingress.set_endpoints(addresses)
+            except OSError as error:
+                # nginx busy or gone: keep the change and try again next tick, as the real controller retries.
+                if not self._push_failing:
+                    self.events.emit(INGRESS, step="unreachable", error=str(error), alive=self.ingress.alive())
+                self._push_failing = True
+                return
+            self._push_failing = False
+            self._pending_pushes.pop(0)
             self.applied_endpoints = names
             versions = sorted({p.version for rs in self.replica_sets for p in rs.pods if p.name in names})
             self.events.emit(ENDPOINTS, stage="applied", endpoints=names, versions=versions, counts=self.counts(now))
