@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 
+from infra.canary import Canary, CanaryArgs, release_output
 from infra.ci_access import CiAccess, CiAccessArgs
 from infra.ci_policy import repository_arn
 from infra.cluster import Cluster, ClusterArgs
@@ -90,6 +91,18 @@ SmokeTest(  # `pulumi up` is done only when the release answers at its URL
     smoke_test_args(settings.app, workload.url),
     opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]),
 )
+if settings.release.step is not None:  # a canary step, driven by infra/canary_driver.py (README "Canary releases")
+    Canary(
+        f"{env}-canary",
+        CanaryArgs(
+            app=settings.app,
+            policy=settings.release.policy,
+            step=settings.release.step,
+            provider=cluster.provider,
+            image_repository=registry.repository_url if registry else None,
+            depends_on=[workload.deployment, workload.ingress],
+        ),
+    )
 if settings.ci.repository:  # the GitHub workflows' OIDC roles (README "Releases")
     ci = CiAccess(
         f"{env}-ci",
@@ -119,4 +132,5 @@ pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("ingressHostname", ingress.hostname)
 pulumi.export("imageTag", settings.app.image_tag)
+pulumi.export("release", release_output(settings.app, settings.release))  # what the canary driver reads
 pulumi.export("imageRepository", registry.repository_url if registry else settings.app.image_repository)
