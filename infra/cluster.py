@@ -115,6 +115,28 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The control plane encrypts and decrypts secrets with this key as the cluster role; the
+        # managed AmazonEKSClusterPolicy grants no KMS use, so allow exactly this key.
+        key_use = aws.iam.RolePolicy(
+            f"{name}-cluster-secrets-key",
+            role=cluster_role.name,
+            policy=secrets_key.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                                "Resource": arn,
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+
         cluster = aws.eks.Cluster(
             f"{name}-eks",
             name=args.name,
@@ -134,7 +156,7 @@ class Cluster(pulumi.ComponentResource):
             # Standard support only: extended support costs six times as much per cluster hour.
             upgrade_policy={"support_type": "STANDARD"},
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, cluster_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, cluster_policy, key_use]),
         )
 
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from app.contract.ingress import INGRESS_TUNING
 from infra.helm_values import CERT_MANAGER_CHART, INGRESS_NGINX_CHART, LETS_ENCRYPT_SERVERS
 from infra.policy import check
-from tests.infra.conftest import RELEASE_TAG, STACKS, Graph
+from tests.infra.conftest import ACCOUNT_ID, RELEASE_TAG, STACKS, Graph
 
 GraphOf = Callable[[str], Graph]
 
@@ -98,7 +99,12 @@ def test_cluster_secrets_are_encrypted_with_a_rotating_key_and_logs_are_kept(sta
     log_group = graph.one("aws:cloudwatch/logGroup:LogGroup")
     assert log_group.inputs["name"] == f"/aws/eks/example-app-{stack}/cluster"
     assert graph.waits_for(cluster, log_group), "EKS would create the log group itself, without retention"
-    assert graph.counts()["aws:iam/openIdConnectProvider:OpenIdConnectProvider"] == 1
+    assert graph.counts()["aws:iam/openIdConnectProvider:OpenIdConnectProvider"] >= 1
+    key_use = next(r for r in graph.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-secrets-key"))
+    (statement,) = json.loads(key_use.inputs["policy"])["Statement"]
+    assert statement["Resource"] == f"arn:aws:kms:eu-west-1:{ACCOUNT_ID}:{key.name}"  # this key only (mocked ARN)
+    assert "kms:Decrypt" in statement["Action"]
+    assert graph.waits_for(cluster, key_use), "the cluster role must be allowed to use the key before EKS starts"
 
 
 def test_kubeconfig_reaches_the_provider_only_as_a_secret(stack: str, stack_graph: GraphOf) -> None:
