@@ -1,6 +1,7 @@
 """The Pulumi program: load settings, build one component per concern, export what others read."""
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 # Pulumi runs this file from inside stacks/ (pulumi/pulumi#7360); app/ and infra/ live one level up.
@@ -23,30 +24,12 @@ from stacks.settings import load_settings
 settings = load_settings()  # validates everything before any resource exists
 env, net, cl = settings.stack, settings.network, settings.cluster
 
-network = Network(
-    env,
-    NetworkArgs(
-        cidr=net.cidr, zones=net.zones, nat_per_zone=net.nat_per_zone, cluster_name=cl.name, tags=settings.tags
-    ),
-)
+# Network and cluster settings carry exactly their components' Args fields (tests/infra/test_settings.py).
+network = Network(env, NetworkArgs(**asdict(net), cluster_name=cl.name, tags=settings.tags))
 cluster = Cluster(
     env,
     ClusterArgs(
-        name=cl.name,
-        version=cl.version,
-        region=settings.region,
-        private_subnet_ids=network.private_subnet_ids,
-        service_cidr=cl.service_cidr,
-        instance_types=cl.instance_types,
-        capacity_type=cl.capacity_type,
-        min_nodes=cl.min_nodes,
-        desired_nodes=cl.desired_nodes,
-        max_nodes=cl.max_nodes,
-        disk_gb=cl.disk_gb,
-        public_access_cidrs=cl.public_access_cidrs,
-        admin_roles=cl.admin_roles,
-        log_retention_days=cl.log_retention_days,
-        tags=settings.tags,
+        **asdict(cl), region=settings.region, private_subnet_ids=network.private_subnet_ids, tags=settings.tags
     ),
 )
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
@@ -132,6 +115,5 @@ pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("ingressHostname", ingress.hostname)
 pulumi.export("imageTag", settings.app.image_tag)
-pulumi.export("imageDigest", settings.app.image_digest)  # with imageTag: what an operator's `pulumi up` keeps
 pulumi.export("release", release_output(settings.app, settings.release))  # what the canary driver reads
 pulumi.export("imageRepository", registry.repository_url if registry else settings.app.image_repository)

@@ -202,3 +202,15 @@ def test_a_missing_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
     assert "example-app:nodeInstanceTypes is not set: `pulumi config set --path 'nodeInstanceTypes[0]' <value>`" in (
         run.stopped
     )
+
+
+def test_network_and_cluster_settings_map_one_to_one_onto_their_component_args() -> None:
+    # stacks/__main__.py passes them with **asdict(...): a renamed field must fail here, not in `pulumi up`.
+    from dataclasses import fields
+
+    from infra.cluster import ClusterArgs
+    from infra.network import NetworkArgs
+    from stacks.settings import ClusterSettings, NetworkSettings
+
+    for settings_type, args_type in ((NetworkSettings, NetworkArgs), (ClusterSettings, ClusterArgs)):
+        assert {f.name for f in fields(settings_type)} <= {f.name for f in fields(args_type)}, args_type.__name__
