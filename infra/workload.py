@@ -23,7 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app.contract import AppSettings, render
-from app.contract.manifests import Manifest
+from app.contract.manifests import Manifest, Manifests
 
 ResourceClass = Callable[..., pulumi.CustomResource]
 
@@ -48,6 +48,22 @@ def rollout_timeouts(settings: AppSettings) -> pulumi.CustomTimeouts:
     """
     seconds = f"{settings.timing.rollout_timeout}s"
     return pulumi.CustomTimeouts(create=seconds, update=seconds)
+
+
+def cluster_deployment_spec(manifests: Manifests) -> dict[str, Any]:
+    """The Deployment's spec as the cluster gets it: without `replicas` when the autoscaler owns the count.
+
+    The HorizontalPodAutoscaler (minReplicas = replicas) sets the count through the scale subresource.
+    Were `replicas` applied too, server-side apply would fail the next `pulumi up` with a field conflict
+    once the autoscaler has scaled (pulumi-kubernetes #2491), or, forced, shrink a scaled-up app to its
+    floor in the middle of a release. Kubernetes' advice for autoscaled Deployments: leave it out.
+    A new Deployment starts at 1 pod and the autoscaler raises it to the floor within seconds.
+    """
+    spec = dict(manifests.deployment["spec"])
+    target = manifests.autoscaler["spec"]["scaleTargetRef"]
+    if target["kind"] == "Deployment" and target["name"] == manifests.deployment["metadata"]["name"]:
+        spec.pop("replicas", None)
+    return spec
 
 
 def child_name(component: str, manifest: Manifest) -> str:
@@ -96,6 +112,7 @@ class Workload(pulumi.ComponentResource):
                 options = pulumi.ResourceOptions.merge(
                     options, pulumi.ResourceOptions(custom_timeouts=rollout_timeouts(args.settings))
                 )
+                spec = cluster_deployment_spec(manifests)
                 if args.image_repository is not None:
                     spec = _spec_with_repository(args.settings, args.image_repository)
             resource = _create(child_name(name, manifest), manifest, spec, options)
@@ -115,7 +132,7 @@ def _spec_with_repository(settings: AppSettings, repository: pulumi.Input[str]) 
     """The Deployment spec rendered with the real repository URL once it is known (still the contract's)."""
 
     def spec_for(url: str) -> Any:
-        return render(dataclasses.replace(settings, image_repository=url)).deployment["spec"]
+        return cluster_deployment_spec(render(dataclasses.replace(settings, image_repository=url)))
 
     return pulumi.Output.from_input(repository).apply(spec_for)
 

@@ -19,7 +19,14 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 
 from app.contract import AppSettings, render
-from infra.workload import RESOURCE_CLASSES, Workload, WorkloadArgs, child_name, rollout_timeouts
+from infra.workload import (
+    RESOURCE_CLASSES,
+    Workload,
+    WorkloadArgs,
+    child_name,
+    cluster_deployment_spec,
+    rollout_timeouts,
+)
 
 FAKE_ACCOUNT_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
@@ -134,7 +141,22 @@ def test_every_contract_object_is_created_unchanged(v1: Recording) -> None:
     for manifest in manifests.all():
         registered = objects[child_name("app", manifest)]
         assert registered.type == f"kubernetes:{_group_version(manifest)}:{manifest['kind']}"
-        assert registered.inputs == json.loads(json.dumps(manifest)), manifest["kind"]
+        expected = manifest
+        if manifest["kind"] == "Deployment":  # the one deliberate difference, next test
+            expected = {**manifest, "spec": cluster_deployment_spec(manifests)}
+        assert registered.inputs == json.loads(json.dumps(expected)), manifest["kind"]
+
+
+def test_the_autoscaler_alone_owns_the_pod_count(v1: Recording) -> None:
+    """spec.replicas beside an HPA: an SSA conflict on the next `pulumi up`, or a forced shrink mid-release."""
+    objects = app_objects(v1)
+    deployment = objects["app-deployment"].inputs["spec"]
+    assert "replicas" not in deployment
+    rendered = render(settings()).deployment["spec"]
+    assert {k: v for k, v in rendered.items() if k != "replicas"} == json.loads(json.dumps(deployment))
+    autoscaler = objects["app-horizontalpodautoscaler"].inputs["spec"]
+    assert autoscaler["minReplicas"] == settings().replicas == rendered["replicas"]
+    assert autoscaler["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "example-app"}
 
 
 def _group_version(manifest: dict[str, Any]) -> str:
@@ -233,8 +255,9 @@ def test_repository_known_only_at_deploy_time_reaches_only_the_image() -> None:
     recording = run_mocked(program)
     deployment = app_objects(recording)["app-deployment"].inputs
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{registry_url}:v1.0.0"
-    expected = render(dataclasses.replace(app, image_repository=registry_url)).deployment
-    assert deployment == json.loads(json.dumps(expected))
+    expected = render(dataclasses.replace(app, image_repository=registry_url))
+    assert deployment["spec"] == json.loads(json.dumps(cluster_deployment_spec(expected)))
+    assert deployment["metadata"] == json.loads(json.dumps(expected.deployment["metadata"]))
 
 
 def test_url_follows_tls(v1: Recording) -> None:
