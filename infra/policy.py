@@ -200,6 +200,15 @@ def charts_pinned(resource: Resource, project: str, stack: str) -> Iterator[str]
             yield f"chart version {version!r} must be exact (e.g. 4.15.1), not a range or empty"
 
 
+def pod_security_enforced(resource: Resource, project: str, stack: str) -> Iterator[str]:
+    """Every namespace enforces a Pod Security Standard, so a privileged pod is refused at admission."""
+    if resource.type == "kubernetes:core/v1:Namespace":
+        labels = (resource.inputs.get("metadata") or {}).get("labels") or {}
+        level = labels.get("pod-security.kubernetes.io/enforce")
+        if level not in ("baseline", "restricted"):
+            yield f"label pod-security.kubernetes.io/enforce must be baseline or restricted, got {level!r}"
+
+
 def no_admin_policies(resource: Resource, project: str, stack: str) -> Iterator[str]:
     """No IAM policy allows every action on every resource."""
     if resource.type not in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role"):
@@ -238,6 +247,7 @@ RULES: dict[str, Rule] = {
     "imds-v2-only": imds_v2_only,
     "encrypted-at-rest": encrypted_at_rest,
     "charts-pinned": charts_pinned,
+    "pod-security-enforced": pod_security_enforced,
     "no-admin-policies": no_admin_policies,
 }
 """Every rule by name; `check` applies all of them."""

@@ -133,6 +133,28 @@ CASES: list[tuple[str, Resource, Resource]] = [
         Resource(type="kubernetes:helm.sh/v3:Release", name="certs", inputs={"version": "v1.21.1"}),
     ),
     (
+        "pod-security-enforced",
+        Resource(type="kubernetes:core/v1:Namespace", name="ns", inputs={"metadata": {"name": "tools"}}),
+        Resource(
+            type="kubernetes:core/v1:Namespace",
+            name="ns",
+            inputs={"metadata": {"name": "tools", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+        ),
+    ),
+    (
+        "pod-security-enforced",
+        Resource(
+            type="kubernetes:core/v1:Namespace",
+            name="ns",
+            inputs={"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}},
+        ),
+        Resource(
+            type="kubernetes:core/v1:Namespace",
+            name="ns",
+            inputs={"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}},
+        ),
+    ),
+    (
         "no-admin-policies",
         Resource(
             type="aws:iam/policy:Policy",
