@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -387,3 +388,16 @@ def test_ci_previews_only_with_a_role_and_an_oidc_token_and_says_why_not(
         assert (
             "steps.credentials.outputs.configured == 'true'" in step["if"] or "steps.deployed.outputs.tag" in step["if"]
         )
+
+
+def test_every_pulumi_step_uses_the_cli_release_of_the_installed_sdk(workflows: dict[str, Workflow]) -> None:
+    sdk = importlib.metadata.version("pulumi")
+    steps = 0
+    for workflow in workflows.values():
+        for job_id, job in workflow.jobs.items():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("pulumi/actions@"):
+                    steps += 1
+                    assert step["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}", f"{workflow.name}:{job_id}"
+                    assert job["env"]["PULUMI_VERSION"] == sdk, f"{workflow.name}:{job_id}: bump the CLI with the SDK"
+    assert steps == 5
