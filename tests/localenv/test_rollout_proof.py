@@ -39,6 +39,10 @@ def test_five_rollouts_under_load_drop_nothing_and_switch_one_way(env: LocalEnvi
             time.sleep(AFTER_ROLLOUT_S)
         finally:
             report = traffic.stop()
+        print(
+            f"{old}→{new}: {report.total} requests, {report.failed} failed, {report.retried} retried, "
+            f"complete {result.seconds} s, drained {result.drained_seconds} s"
+        )
         assert result.ok, result.message
         assert report.total > 200, "too little traffic to prove anything"
         assert report.failed == 0, f"rollout {old}→{new}: {report.failed} failed {dict(report.by_status)}"
@@ -67,6 +71,7 @@ def test_negative_control_naive_spec_drops_requests(env: LocalEnvironment) -> No
         assert result.ok, result.message
         failed += report.failed
         retried += report.retried
+        print(f"naive rollout {number}: {report.total} requests, {report.failed} failed, {report.retried} retried")
         if failed:
             break
     # The ingress's retries hide most of the damage (counted as retried); some requests still fail.
