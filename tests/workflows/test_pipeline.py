@@ -404,3 +404,12 @@ def test_every_pulumi_step_uses_one_pinned_cli_inside_the_sdk_range(workflows: d
     assert len(pins) == 1, f"one Pulumi CLI for every job: {pins}"
     (pin,) = pins
     assert Version(pin) in sdk.specifier, f"CLI {pin} is outside the program's SDK range {sdk.specifier}"
+
+
+def test_the_build_passes_only_build_args_the_dockerfile_declares(workflows: dict[str, Workflow]) -> None:
+    build = workflows["deploy.yml"].jobs["build"]
+    push = next(step for step in build["steps"] if step.get("uses", "").startswith("docker/build-push-action@"))
+    passed = {line.split("=", 1)[0] for line in push["with"]["build-args"].splitlines() if line.strip()}
+    declared = set(re.findall(r"^ARG (\w+)", (REPO_ROOT / "app" / "Dockerfile").read_text(), re.MULTILINE))
+    assert passed == {"VERSION", "COMMIT", "BUILD_DATE"}
+    assert passed <= declared, f"app/Dockerfile does not declare {passed - declared}"
