@@ -413,3 +413,10 @@ def test_the_build_passes_only_build_args_the_dockerfile_declares(workflows: dic
     declared = set(re.findall(r"^ARG (\w+)", (REPO_ROOT / "app" / "Dockerfile").read_text(), re.MULTILINE))
     assert passed == {"VERSION", "COMMIT", "BUILD_DATE"}
     assert passed <= declared, f"app/Dockerfile does not declare {passed - declared}"
+
+
+def test_ci_tests_on_the_apps_base_image(workflows: dict[str, Workflow]) -> None:
+    dockerfile = (REPO_ROOT / "app" / "Dockerfile").read_text(encoding="utf-8")
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert base, "app/Dockerfile names its base in ARG PYTHON_IMAGE"
+    assert workflows["ci.yml"].jobs["test"]["container"]["image"] == base.group(1)
