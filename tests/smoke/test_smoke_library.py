@@ -102,7 +102,11 @@ def test_wrong_expected_version_fails_within_the_timeout_and_says_what_it_saw(ap
 
 
 @pytest.mark.process
-def test_https_with_an_untrusted_certificate_is_reported_as_a_tls_problem(tmp_path: Path) -> None:
+def test_https_with_an_untrusted_certificate_is_reported_as_a_tls_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     certificate = make_certificate(tmp_path / "tls")
     with serve_app("v1.0.0", tmp_path, certfile=certificate.certfile, keyfile=certificate.keyfile) as running:
         assert running.url.startswith("https://")
@@ -111,6 +115,10 @@ def test_https_with_an_untrusted_certificate_is_reported_as_a_tls_problem(tmp_pa
             running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1, verify=str(certificate.certfile)
         )
         direct = smoke.check_tls(running.url)
+        # How `pulumi up` trusts int's Let's Encrypt staging chain: the provider inherits the environment.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.certfile))
+        from_environment = smoke.check_release(running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1)
+    assert from_environment.ok, from_environment.message()
     assert not untrusted.ok
     tls_problems = [p for p in untrusted.problems if p.startswith("TLS did not verify for 127.0.0.1")]
     assert len(tls_problems) == 1, untrusted.message()
