@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     command("rollback", _rollback, "roll back to the previous revision")
     command("down", _down, "stop every process of the local environment")
 
-    watch = command("watch", _watch, "print events as they happen (Ctrl-C to stop)")
+    watch = command("watch", _watch, "print events as they happen, JSON lines with --json (Ctrl-C to stop)")
     watch.add_argument("--with-traffic", action="store_true", help="also send live traffic and print its counts")
     watch.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
     watch.add_argument("--verbose", action="store_true", help="also print every successful probe")
@@ -271,9 +271,11 @@ def _watch(args: argparse.Namespace) -> int:
     try:
         for message in stream(state_dir, "watch", seconds=args.seconds):
             event = message.get("event")
-            if event is not None:
+            if event is not None and args.json:
+                print(json.dumps(event), flush=True)  # JSON lines, one per event
+            elif event is not None:
                 _print_event(args, event)
-            if traffic is not None and time.monotonic() - last_print >= 1.0:
+            if traffic is not None and not args.json and time.monotonic() - last_print >= 1.0:
                 last_print = time.monotonic()
                 snap = traffic.snapshot()
                 print(
@@ -285,7 +287,10 @@ def _watch(args: argparse.Namespace) -> int:
     finally:
         if traffic is not None:
             report = traffic.stop()
-            _print_summary(report.summary(), None)
+            if args.json:
+                print(json.dumps({"traffic": report.summary()}))
+            else:
+                _print_summary(report.summary(), None)
     return 0
 
 

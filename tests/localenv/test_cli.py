@@ -72,6 +72,8 @@ def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tm
 
         status = json.loads(run(state, "status", "--json").stdout)
         assert status["version"] == "v1" and status["counts"]["available"] == 2
+        watched = [json.loads(line) for line in run(state, "watch", "--seconds", "1.5", "--json").stdout.splitlines()]
+        assert any(e.get("kind") == "probe" for e in watched)  # readiness probes run every second
         deploy = run(state, "deploy", "--version", "v2", "--with-traffic", "--json")
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         outcome = json.loads(deploy.stdout)
