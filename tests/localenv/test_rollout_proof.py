@@ -8,6 +8,7 @@ client-side retries. Retries the ingress makes are counted separately and never 
 from __future__ import annotations
 
 import copy
+import socket
 import time
 
 import pytest
@@ -169,3 +170,33 @@ def test_failing_liveness_restarts_the_container(env: LocalEnvironment) -> None:
     assert restarts and restarts[0]["reason"] == "liveness probe failed"
     failures = [e for e in env.events if e["kind"] == "probe" and e["pod"] == restarts[0]["pod"] and not e["ok"]]
     assert len(failures) >= container["livenessProbe"]["failureThreshold"]
+
+
+def test_sigkill_at_the_grace_deadline(env: LocalEnvironment) -> None:
+    """A pod still busy when terminationGracePeriodSeconds ends is SIGKILLed, as the kubelet does."""
+    spec = copy.deepcopy(local_deployment("v1", 2))
+    pod_spec = spec["spec"]["template"]["spec"]
+    pod_spec["terminationGracePeriodSeconds"] = 1
+    del pod_spec["containers"][0]["lifecycle"]  # no preStop: SIGTERM at once, SIGKILL 1 s later
+    assert env.up(deployment=spec).ok
+    # Idle keep-alive connections: gunicorn lingers on them after SIGTERM, longer than the 1 s grace.
+    held = []
+    try:
+        for pod in env.status()["pods"]:
+            host, port = pod["address"].split(":")
+            connection = socket.create_connection((host, int(port)), timeout=5)
+            held.append(connection)
+            connection.sendall(b"GET /version HTTP/1.1\r\nHost: pod\r\n\r\n")
+            assert connection.recv(1024).startswith(b"HTTP/1.1 200")
+        fewer = copy.deepcopy(spec)
+        fewer["spec"]["replicas"] = 1
+        env.up(deployment=fewer)
+        env.wait_for(lambda s: len(s["pods"]) == 1, timeout=15, what="the scaled-down pod to be gone")
+    finally:
+        for connection in held:
+            connection.close()
+    pod_events = [e for e in env.events if e["kind"] == "pod"]
+    victim = next(e["pod"] for e in pod_events if e["change"] == "Terminating")
+    changes = {e["change"]: e["t"] for e in pod_events if e["pod"] == victim}
+    assert "SIGKILL" in changes, changes
+    assert changes["SIGKILL"] - changes["Terminating"] == pytest.approx(1.0, abs=0.2)
