@@ -59,6 +59,8 @@ class ClusterArgs:
     """IAM role names (with path) in this account that get cluster-admin through access entries."""
     log_retention_days: int = 30
     """Retention of the control-plane log group."""
+    deletion_protection: bool = False
+    """EKS refuses to delete the cluster while set (production); off by default so stacks can come and go."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable resource."""
 
@@ -155,6 +157,7 @@ class Cluster(pulumi.ComponentResource):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             # Standard support only: extended support costs six times as much per cluster hour.
             upgrade_policy={"support_type": "STANDARD"},
+            deletion_protection=args.deletion_protection,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, cluster_policy, key_use]),
         )

@@ -106,6 +106,8 @@ class ClusterSettings:
     """IAM role names (with path) granted cluster-admin through EKS access entries."""
     log_retention_days: int
     """How long control-plane logs are kept."""
+    deletion_protection: bool
+    """EKS refuses to delete the cluster while set."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -359,6 +361,7 @@ def _cluster(read: _Reader, stack: str, network: NetworkSettings, production: bo
         public_access_cidrs=public_cidrs,
         admin_roles=admin_roles,
         log_retention_days=retention,
+        deletion_protection=read.flag("deletionProtection"),
     )
 
 
@@ -552,6 +555,7 @@ CONFIG_KEYS = [
     "apiPublicAccessCidrs",
     "clusterAdminRoles",
     "logRetentionDays",
+    "deletionProtection",
     "ingressReplicas",
     "acmeEmail",
     "acmeServer",

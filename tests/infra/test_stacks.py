@@ -94,6 +94,7 @@ def test_cluster_secrets_are_encrypted_with_a_rotating_key_and_logs_are_kept(sta
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
     assert cluster.inputs["encryptionConfig"]["provider"]["keyArn"].endswith(key.name)
     assert cluster.inputs["version"] == "1.35"
+    assert cluster.inputs["deletionProtection"] is (stack == "prd")
     assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     assert {"api", "audit", "authenticator"} <= set(cluster.inputs["enabledClusterLogTypes"])
     log_group = graph.one("aws:cloudwatch/logGroup:LogGroup")
