@@ -20,6 +20,7 @@ from app.contract import AppSettings
 from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_TIMEOUT
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
+from localenv import LocalEnvironment
 from tests.infra.test_workload import run_mocked
 from tests.smoke.appserver import REPO_ROOT, RunningApp, serve_app
 
@@ -71,6 +72,24 @@ def test_update_checks_the_new_version(app_v1: RunningApp) -> None:
     assert result.outs is not None and "passed" in result.outs["report"]
     with pytest.raises(SmokeCheckError, match=r"did not report v3\.0\.0"):
         provider.update("id", old, props(app_v1.url, "v3.0.0", timeout=0.3))
+
+
+def test_two_releases_through_the_local_environment(tmp_path: Path) -> None:
+    """As `pulumi up` runs it twice: create after the first deploy, update after the next rollout."""
+    provider = SmokeTestProvider()
+    patient = {"consecutive": 4.0, "timeout": 30.0}
+    with LocalEnvironment(tmp_path / "env", port=0) as env:
+        env.up(version="v1.0.0", replicas=2)
+        created = provider.create(props(env.url, "v1.0.0", **patient))
+        assert created.outs is not None
+        release = props(env.url, "v1.1.0", **patient)
+        assert provider.diff(created.id, created.outs, release).changes
+        rollout = env.deploy("v1.1.0")  # pulumi-kubernetes waits for this before the smoke resource runs
+        assert rollout.ok, rollout.message
+        updated = provider.update(created.id, created.outs, release)
+        assert updated.outs is not None and "v1.1.0 ×4" in updated.outs["report"]
+        with pytest.raises(SmokeCheckError, match=r"saw: v1\.1\.0 ×"):  # a tag that never rolled out
+            provider.update(created.id, release, props(env.url, "v1.2.0", timeout=1.0))
 
 
 def test_diff_runs_again_only_when_what_is_checked_changes() -> None:
