@@ -93,13 +93,14 @@ class IngressController(pulumi.ComponentResource):
             f"{args.namespace}/ingress-nginx-controller",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
-        self.hostname = service.status.apply(_load_balancer_hostname)
+        self.hostname = service.status.apply(load_balancer_hostname)
         self.ingress_class = args.ingress_class
         self.namespace = args.namespace
         self.register_outputs({"hostname": self.hostname, "ingressClass": self.ingress_class})
 
 
-def _load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+def load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """The NLB's DNS name from a LoadBalancer Service's status; stops the program if it has none yet."""
     ingress = status.load_balancer.ingress if status and status.load_balancer else None
     if not ingress or not ingress[0].hostname:
         raise pulumi.RunError(
