@@ -27,7 +27,7 @@ def test_admin_roles_get_cluster_admin_through_access_entries(run_program: Calla
         assert grant.inputs["accessScope"] == {"type": "cluster"}
 
 
-def test_a_service_withoutload_balancer_hostname_stops_with_what_to_check() -> None:
+def test_a_service_without_a_load_balancer_hostname_stops_with_what_to_check() -> None:
     pending = k8s.core.v1.outputs.ServiceStatus(load_balancer=k8s.core.v1.outputs.LoadBalancerStatus(ingress=[]))
     with pytest.raises(pulumi.RunError, match=r"has no load balancer hostname yet.*describe service"):
         load_balancer_hostname(pending)
