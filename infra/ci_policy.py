@@ -18,7 +18,7 @@ STS_AUDIENCE = "sts.amazonaws.com"
 EKS_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 EKS_VIEW_POLICY = "AmazonEKSViewPolicy"
 MAX_SESSION_SECONDS = 3600
-"""One hour: an app release (rollout ≤ progress deadline + grace, smoke suite, maybe a rollback) fits."""
+"""One hour ≥ 2 × (rollout 335 s + smoke 120 s): a release and its rollback fit (tests/infra/test_ci_access.py)."""
 
 # GitHub's rules for owner and repository names; a wildcard here would trust other repositories.
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")

@@ -12,11 +12,14 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 
+from app.smoke import DEFAULT_TIMEOUT
+from app.timing import Timing
 from infra.ci_access import CiAccess, CiAccessArgs
 from infra.ci_policy import (
     EKS_ADMIN_POLICY,
     EKS_VIEW_POLICY,
     GITHUB_OIDC_URL,
+    MAX_SESSION_SECONDS,
     CiAccessError,
     StateBucket,
     deploy_permissions,
@@ -316,3 +319,11 @@ def test_repository_arn_is_derived_from_the_repository_url() -> None:
     assert repository_arn(url) == IMAGE_REPOSITORY
     with pytest.raises(CiAccessError, match="not an ECR repository URL"):
         repository_arn("example-app")
+
+
+def test_a_deploy_session_outlasts_a_release_and_its_rollback() -> None:
+    # Each attempt: the rollout may take progressDeadline + one pod's grace, then the smoke suite polls
+    # for its timeout; a failed release is followed by the rollback's attempt. Credentials must not
+    # expire in the middle of the second one.
+    attempt = Timing().rollout_timeout + DEFAULT_TIMEOUT
+    assert 2 * attempt <= MAX_SESSION_SECONDS, (MAX_SESSION_SECONDS, attempt)
