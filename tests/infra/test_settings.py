@@ -214,3 +214,17 @@ def test_network_and_cluster_settings_map_one_to_one_onto_their_component_args()
 
     for settings_type, args_type in ((NetworkSettings, NetworkArgs), (ClusterSettings, ClusterArgs)):
         assert {f.name for f in fields(settings_type)} <= {f.name for f in fields(args_type)}, args_type.__name__
+
+
+def test_stack_files_hold_only_differences_from_pulumi_yaml() -> None:
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for stack in STACKS:
+        values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        repeated = [
+            key
+            for key, value in values.items()
+            if key.startswith("example-app:") and declared[key.split(":", 1)[1]].get("default") == value
+        ]
+        assert not repeated, f"Pulumi.{stack}.yaml repeats Pulumi.yaml's defaults: {repeated}"
