@@ -40,6 +40,8 @@ SMOKE_TIMEOUT_S = 30.0
 HELP_EPILOG = """\
 One rollout at a time: `deploy` while a rollout is still progressing is REFUSED (not queued) with a
 message; `rollback` is always allowed. Events are written as JSON lines to <state-dir>/events.jsonl.
+`deploy --strategy canary` runs the new version beside the stable one at 10 → 50 → 100 % with an
+analysis at each step, then promotes or aborts by itself; `promote`/`abort` decide for it at once.
 """
 
 
@@ -101,8 +103,16 @@ def _parser() -> argparse.ArgumentParser:
         help="image repository; the two test images never become ready / crash at start",
     )
     deploy.add_argument("--with-traffic", action="store_true", help="send live traffic during the rollout")
+    deploy.add_argument(
+        "--strategy",
+        choices=("rolling", "canary"),
+        default="rolling",
+        help="rolling: surge rollout (default); canary: weighted steps with analysis, then promote or abort",
+    )
     deploy.add_argument("--no-smoke", action="store_true", help="skip the post-deploy smoke checks")
 
+    command("promote", _canary_decision, "promote the running canary now (its remaining steps are skipped)")
+    command("abort", _canary_decision, "abort the running canary now: weight 0, its pods removed")
     command("status", _status, "show the rollout, pods, endpoints and the ingress's request/retry counts")
     command("rollback", _rollback, "roll back to the previous revision")
     command("down", _down, "stop every process of the local environment")
@@ -173,7 +183,7 @@ def _deploy(args: argparse.Namespace) -> int:
     try:
         if traffic is not None:
             traffic.mark("rollout-start")
-        result = _run_rollout(args, state_dir, "deploy", version=args.version, image=args.image)
+        result = _run_rollout(args, state_dir, "deploy", version=args.version, image=args.image, strategy=args.strategy)
         if traffic is not None:
             traffic.mark("rollout-end")
             time.sleep(SMOKE_INTERVAL_S)
@@ -199,6 +209,16 @@ def _deploy(args: argparse.Namespace) -> int:
         if smoke is not None:
             print(smoke.message())
     return 0 if result.get("ok") and (smoke is None or smoke.ok) else 1
+
+
+def _canary_decision(args: argparse.Namespace) -> int:
+    """`promote` / `abort`: tell the running canary release; it acts at its next look (within a second)."""
+    result = request(_state_dir(args), args.command)
+    if args.json:
+        print(json.dumps({"ok": True, **result}))
+    else:
+        print(f"{args.command} requested for the canary {result['canary']}; the deploy command shows the outcome")
+    return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -383,6 +403,7 @@ def _run_rollout(args: argparse.Namespace, state_dir: Path, command: str, **fiel
 
 
 _last_probe: dict[tuple[str, str], bool] = {}
+_last_canary_line = [-1.0]
 
 
 def progress_line(event: Event, verbose: bool = False) -> str | None:
@@ -407,6 +428,17 @@ def progress_line(event: Event, verbose: bool = False) -> str | None:
         what = f"endpoints {event['stage']}: [{names}]"
     elif kind == ROLLOUT:
         what = f"rollout {event['step']}: {event.get('message', '')}"
+    elif kind == INGRESS and event.get("step") == "canary-route":
+        what = f"canary {event.get('version')}: weight {event.get('weight')} %"
+    elif kind == INGRESS and event.get("step") == "canary-analysis":
+        # A look every quarter second: print a waiting one once a second, every verdict at once.
+        if event.get("verdict") == "wait" and not verbose and event["t"] - _last_canary_line[0] < 1.0:
+            return None
+        _last_canary_line[0] = event["t"]
+        what = (
+            f"canary {event.get('weight')} % {event.get('verdict')}: {event.get('requests')} req "
+            f"{event.get('failed')} failed — {'; '.join(event.get('reasons') or [])}"
+        )
     elif kind == INGRESS:
         what = f"ingress {event.get('step')}"
     else:

@@ -24,7 +24,7 @@ from localenv.controller import COMPLETE, FAILED, Controller, Rollout
 from localenv.errors import LocalEnvError
 from localenv.events import INGRESS, Event, EventLog
 from localenv.images import APP_IMAGE, command_for
-from localenv.ingress import Ingress, find_nginx
+from localenv.ingress import CanaryBackend, Ingress, find_nginx
 from localenv.processes import ProcessRegistry, kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_deployment
 from localenv.spec import DeploymentSpec
@@ -92,6 +92,7 @@ class LocalEnvironment:
         self._events: EventLog | None = None
         self._ingress: Ingress | None = None
         self._controller: Controller | None = None
+        self._canary_controller: Controller | None = None
         self._api_lock = threading.Lock()
         self._rollout_since = 0
         self.recovered: int = 0
@@ -160,6 +161,7 @@ class LocalEnvironment:
 
     def down(self) -> None:
         """Stop every pod and nginx, and release the state directory; safe to call twice."""
+        self.stop_canary_controller()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -266,6 +268,39 @@ class LocalEnvironment:
         if self._controller.failure:
             raise LocalEnvError(self._controller.failure)
         return self._controller
+
+    # ---- a second Deployment: the canary (localenv/canary.py) --------------------------------
+
+    def canary_controller(self) -> Controller:
+        """The canary Deployment's controller (started on first use): its ready pods fill the ingress's canary backend.
+
+        It shares this environment's nginx, event log and process registry, so `down` stops its pods too.
+        """
+        self._require_up()
+        if self._ingress is None or self._events is None or self._registry is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        if self._canary_controller is None:
+            self._canary_controller = Controller(
+                state_dir=self.state_dir,
+                ingress=CanaryBackend(self._ingress, self._registry),
+                events=self._events,
+                registry=self._registry,
+                endpoint_propagation=self.endpoint_propagation,
+            )
+            self._canary_controller.start()
+        return self._canary_controller
+
+    def stop_canary_controller(self) -> None:
+        """Stop the canary's controller and any pod it still runs (remove its pods gracefully first)."""
+        if self._canary_controller is not None:
+            self._canary_controller.stop()
+            self._canary_controller = None
+
+    def set_canary_route(self, weight: int, header: str = "", value: str = "") -> None:
+        """Send `weight` % of requests, and those whose `header` equals `value`, to the canary's pods."""
+        if self._ingress is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        self._ingress.set_canary_route(weight, header, value)
 
     # ---- looking and poking ------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ the production app:
 - `example-app-never-ready:<tag>` — the app's gunicorn serving `localenv.never_ready`: it starts and
   answers /healthz, but /readyz is always 503, so the rollout stalls until its progress deadline.
 - `example-app-crash:<tag>` — a process that exits with an error as soon as it starts.
+- `example-app-faulty:<tag>` — the real app that becomes ready but answers one in four user requests
+  with 500 (`localenv.faulty_release`): a bad build only a canary's analysis catches.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ GUNICORN_CONF = REPO_ROOT / "app" / "gunicorn.conf.py"
 APP_IMAGE = "example-app"
 NEVER_READY_IMAGE = "example-app-never-ready"
 CRASH_IMAGE = "example-app-crash"
-IMAGES = (APP_IMAGE, NEVER_READY_IMAGE, CRASH_IMAGE)
+FAULTY_IMAGE = "example-app-faulty"
+IMAGES = (APP_IMAGE, NEVER_READY_IMAGE, CRASH_IMAGE, FAULTY_IMAGE)
 
 
 def command_for(repository: str) -> list[str]:
@@ -31,6 +34,8 @@ def command_for(repository: str) -> list[str]:
         return gunicorn
     if repository == NEVER_READY_IMAGE:
         return [*gunicorn, "localenv.never_ready:application"]
+    if repository == FAULTY_IMAGE:
+        return [*gunicorn, "localenv.faulty_release:application"]
     if repository == CRASH_IMAGE:
         return [sys.executable, "-m", "localenv.crash_on_start"]
     raise LocalEnvError(f"image {repository!r} is not known locally; use one of: {', '.join(IMAGES)}")

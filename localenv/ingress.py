@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ RESTY_CORE = Path("/usr/share/lua/5.1/resty/core.lua")
 INSTALL_HINT = "run `make system-packages` (or `sudo apt-get install nginx libnginx-mod-http-lua lua-resty-core`)"
 UPSTREAM_STATUS_HEADER = "X-Upstream-Status"
 ENDPOINTS_PATH = "/endpoints"
+# The canary backend (localenv/canary.py): its endpoints, and how requests reach it (weight, header).
+CANARY_ENDPOINTS_PATH = "/canary/endpoints"
+CANARY_ROUTE_PATH = "/canary/route"
 START_TIMEOUT_S = 10.0
 
 
@@ -84,7 +88,11 @@ http {{
     init_by_lua_block {{
         endpoint_cache = {{ generation = -1, peers = {{}} }}
         round_robin = 0
+        -- The canary backend, as ingress-nginx's canary Ingress: a header match, else a weighted draw.
+        canary_cache = {{ generation = -1, peers = {{}}, weight = 0, variable = nil, value = "" }}
+        canary_round_robin = 0
     }}
+    init_worker_by_lua_block {{ math.randomseed(ngx.now() * 1000 + ngx.worker.pid()) }}
 
     upstream app_pods {{
         server 0.0.0.1;  # placeholder: the Lua balancer picks every peer
@@ -123,14 +131,42 @@ http {{
                     endpoint_cache.peers = peers
                     endpoint_cache.generation = generation
                 end
-                local count = #endpoint_cache.peers
+                local canary_generation = dict:get("canary_generation") or 0
+                if canary_generation ~= canary_cache.generation then
+                    local peers = {{}}
+                    for host, port in string.gmatch(dict:get("canary_peers") or "", "([%d%.]+):(%d+)") do
+                        peers[#peers + 1] = {{ host, tonumber(port) }}
+                    end
+                    local header = dict:get("canary_header") or ""
+                    canary_cache.peers = peers
+                    canary_cache.weight = dict:get("canary_weight") or 0
+                    local variable = "http_" .. (string.gsub(string.lower(header), "-", "_"))
+                    canary_cache.variable = header ~= "" and variable or nil
+                    canary_cache.value = dict:get("canary_value") or ""
+                    canary_cache.generation = canary_generation
+                end
+                local peers = endpoint_cache.peers
+                local canary = false
+                if #canary_cache.peers > 0 then
+                    local marked = canary_cache.variable ~= nil and ngx.var[canary_cache.variable] == canary_cache.value
+                    canary = marked or (canary_cache.weight > 0 and math.random(100) <= canary_cache.weight)
+                end
+                if canary then
+                    peers = canary_cache.peers
+                end
+                local count = #peers
                 if count == 0 then
                     ngx.header["{UPSTREAM_STATUS_HEADER}"] = "none"
                     return ngx.exit(503)
                 end
-                round_robin = round_robin % count + 1
-                ngx.ctx.peers = endpoint_cache.peers
-                ngx.ctx.next_peer = round_robin
+                if canary then
+                    canary_round_robin = canary_round_robin % count + 1
+                    ngx.ctx.next_peer = canary_round_robin
+                else
+                    round_robin = round_robin % count + 1
+                    ngx.ctx.next_peer = round_robin
+                end
+                ngx.ctx.peers = peers
             }}
             proxy_pass http://app_pods;
             proxy_http_version 1.1;
@@ -165,6 +201,35 @@ http {{
                     dict:incr("generation", 1, 0)
                 end
                 ngx.say(dict:get("peers") or "")
+            }}
+        }}
+        location = {CANARY_ENDPOINTS_PATH} {{
+            allow 127.0.0.1;
+            deny all;
+            content_by_lua_block {{
+                local dict = ngx.shared.endpoints
+                if ngx.req.get_method() == "PUT" then
+                    ngx.req.read_body()
+                    dict:set("canary_peers", ngx.req.get_body_data() or "")
+                    dict:incr("canary_generation", 1, 0)
+                end
+                ngx.say(dict:get("canary_peers") or "")
+            }}
+        }}
+        location = {CANARY_ROUTE_PATH} {{
+            allow 127.0.0.1;
+            deny all;
+            content_by_lua_block {{
+                local dict = ngx.shared.endpoints
+                if ngx.req.get_method() == "PUT" then
+                    local args = ngx.req.get_uri_args()
+                    dict:set("canary_weight", tonumber(args.weight) or 0)
+                    dict:set("canary_header", args.header or "")
+                    dict:set("canary_value", args.value or "")
+                    dict:incr("canary_generation", 1, 0)
+                end
+                ngx.say(dict:get("canary_weight") or 0, " ", dict:get("canary_header") or "", " ",
+                    dict:get("canary_value") or "")
             }}
         }}
     }}
@@ -240,10 +305,19 @@ class Ingress:
         """The endpoint list nginx balances over right now."""
         return [line for line in self._admin("GET", "").splitlines() if line]
 
-    def _admin(self, method: str, body: str) -> str:
+    def set_canary_endpoints(self, addresses: Sequence[str]) -> None:
+        """Replace the canary backend's endpoints (`host:port`), without reloading nginx."""
+        self._admin("PUT", "\n".join(addresses), CANARY_ENDPOINTS_PATH)
+
+    def set_canary_route(self, weight: int, header: str = "", value: str = "") -> None:
+        """Send `weight` % of requests, and every request whose `header` equals `value`, to the canary backend."""
+        query = urllib.parse.urlencode({"weight": weight, "header": header, "value": value})
+        self._admin("PUT", "", f"{CANARY_ROUTE_PATH}?{query}")
+
+    def _admin(self, method: str, body: str, path: str = ENDPOINTS_PATH) -> str:
         connection = http.client.HTTPConnection(LOOPBACK, self.admin_port, timeout=2)
         try:
-            connection.request(method, ENDPOINTS_PATH, body=body.encode() if method == "PUT" else None)
+            connection.request(method, path, body=body.encode() if method == "PUT" else None)
             response = connection.getresponse()
             text = response.read().decode()
             if response.status != 200:
@@ -272,6 +346,36 @@ class Ingress:
     def access_log_summary(self) -> AccessLogSummary:
         """Requests by status and retried requests, read from the JSON access log."""
         return summarize_access_log(self.state_dir / "access.log")
+
+
+class CanaryBackend(Ingress):
+    """The same nginx as the canary's endpoints controller sees it: its endpoints fill the canary backend.
+
+    A view, not a second nginx: starting or stopping it does nothing to the running ingress.
+    """
+
+    def __init__(self, ingress: Ingress, registry: ProcessRegistry) -> None:
+        super().__init__(ingress.state_dir, ingress.port, registry)
+        self._ingress = ingress
+
+    @property
+    def url(self) -> str:
+        """Where clients reach the app (the one ingress)."""
+        return self._ingress.url
+
+    def start(self) -> None:
+        """Nothing to start: the ingress runs already."""
+
+    def stop(self) -> None:
+        """Nothing to stop: the ingress belongs to the environment."""
+
+    def set_endpoints(self, addresses: Sequence[str]) -> None:
+        """Replace the canary backend's endpoints."""
+        self._ingress.set_canary_endpoints(addresses)
+
+    def endpoints(self) -> list[str]:
+        """The canary backend's endpoints right now."""
+        return [line for line in self._ingress._admin("GET", "", CANARY_ENDPOINTS_PATH).splitlines() if line]
 
 
 def summarize_access_log(path: Path) -> AccessLogSummary:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from app.contract.analysis import CanaryOutcome, Verdict
 from localenv.environment import LOCK_FILE, LocalEnvironment, RolloutResult
 from localenv.errors import LocalEnvError
 from localenv.events import Event
@@ -79,6 +80,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: Path, env: LocalEnvironment) -> None:
         self.env = env
         self.stopping = threading.Event()
+        self.canary: str | None = None
+        """The version running as a canary, while `deploy --strategy canary` runs."""
+        self.canary_override: Verdict | None = None
         super().__init__(str(path), _Handler)
 
     def dispatch(self, command: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -87,6 +91,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             yield {"result": env.status()}
         elif command == "up":
             yield from self._streamed(lambda: env.up(version=request["version"], replicas=int(request["replicas"])))
+        elif command == "deploy" and request.get("strategy") == "canary":
+            yield from self._streamed(lambda: self._release_canary(request))
+        elif command in ("promote", "abort"):
+            yield {"result": self._decide_canary(Verdict.PROMOTE if command == "promote" else Verdict.ABORT)}
+        elif command == "deploy" and self.canary is not None:
+            yield {"error": f"a canary of {self.canary} is running; `promote` or `abort` it before deploying"}
         elif command == "deploy":
             yield from self._streamed(
                 lambda: env.deploy(request["version"], image_repository=request.get("image", "example-app"))
@@ -104,7 +114,31 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         else:
             yield {"error": f"unknown command {command!r}"}
 
-    def _streamed(self, action: Callable[[], RolloutResult]) -> Iterator[dict[str, Any]]:
+    def _release_canary(self, request: dict[str, Any]) -> CanaryOutcome:
+        """Run a canary release (localenv/canary.py) to its end; one at a time, never during a rollout."""
+        from localenv.canary import release_canary
+
+        if self.canary is not None:
+            raise LocalEnvError(f"a canary of {self.canary} is already running; `promote` or `abort` it first")
+        self.canary, self.canary_override = str(request["version"]), None
+        try:
+            return release_canary(
+                self.env,
+                self.canary,
+                image_repository=request.get("image", "example-app"),
+                override=lambda: self.canary_override,
+            )
+        finally:
+            self.canary = None
+
+    def _decide_canary(self, verdict: Verdict) -> dict[str, Any]:
+        """An operator's promote/abort for the running canary, acted on at the analysis's next look."""
+        if self.canary is None:
+            raise LocalEnvError("no canary is running; start one with `deploy --strategy canary --version TAG`")
+        self.canary_override = verdict
+        return {"canary": self.canary, "requested": verdict.value}
+
+    def _streamed(self, action: Callable[[], RolloutResult | CanaryOutcome]) -> Iterator[dict[str, Any]]:
         """Run a rollout in a thread and stream its events until it ends; it carries on if the client leaves."""
         watcher = self.env.event_log.watch()
         outcome: dict[str, Any] = {}

@@ -1,0 +1,270 @@
+"""Canary releases in the local environment: the new version beside the stable one, split by the ingress.
+
+The canary is a second Deployment — the contract's canary Deployment (`app.contract.canary`), run by
+a second controller — whose ready pods fill the local nginx's canary backend. The Lua balancer sends
+a request there when its `X-Canary` header says `always`, else with the step's weight, as
+ingress-nginx does for a canary Ingress; neither changes anything but a shared dict (no reload).
+The steps and their analysis are the same loop the EKS driver runs (`app.contract.analysis`).
+
+    with LocalEnvironment(tmp_path / "env", port=0) as env:
+        env.up("v1", replicas=3)
+        outcome = release_canary(env, "v2")      # 10 → 50 → 100 %, analysis at each step
+        outcome.promoted, outcome.summary        # promoted: the stable Deployment now runs v2
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from app.contract.analysis import CanaryOutcome, Decision, Override, Progress, run_canary
+from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, render_canary
+from app.contract.settings import SettingsError
+from localenv.controller import COMPLETE, RUNNING, Controller
+from localenv.environment import LocalEnvironment
+from localenv.errors import LocalEnvError
+from localenv.events import INGRESS
+from localenv.images import APP_IMAGE
+from localenv.profile import local_settings
+from localenv.spec import DeploymentSpec
+from localenv.traffic import Traffic, TrafficPlan
+
+CANARY_ROUTE = "canary-route"
+CANARY_ANALYSIS = "canary-analysis"
+POLL_SECONDS = 0.25
+"""Seconds between two looks at the canary's metrics: short, so a bad canary hurts few requests."""
+SMOKE_CONSECUTIVE = 3
+SMOKE_TIMEOUT_S = 10.0
+SMOKE_INTERVAL_S = 0.1
+METRICS_TIMEOUT_S = 2.0
+
+
+class LocalCanary:
+    """A canary in the local environment, as the analysis loop sees it (app.contract.analysis.CanaryTarget)."""
+
+    def __init__(
+        self,
+        env: LocalEnvironment,
+        tag: str,
+        *,
+        policy: CanaryPolicy = LOCAL_CANARY,
+        image_repository: str = APP_IMAGE,
+        on_route: Callable[[int], None] | None = None,
+    ) -> None:
+        try:
+            CanaryStep(tag=tag, weight=0)
+        except SettingsError as error:
+            raise LocalEnvError("; ".join(error.problems)) from None
+        status = env.status()
+        if status["version"] is None:
+            raise LocalEnvError("nothing runs yet to compare a canary with; run `python -m localenv up` first")
+        if status["rollout"] and status["rollout"]["state"] == "progressing":
+            raise LocalEnvError("a rollout is still in progress; wait for it to finish before starting a canary")
+        self.env = env
+        self.tag = tag
+        self.policy = policy
+        self.image_repository = image_repository
+        self.stable_version = str(status["version"])
+        self.replicas = int(status["replicas"])
+        self.weight: int | None = None
+        self.on_route = on_route
+        # The canary objects come from the stable settings with the canary's tag and image.
+        self.settings = local_settings(tag, self.replicas, image_repository)
+
+    # -- CanaryTarget ------------------------------------------------------------------------------
+
+    def set_weight(self, weight: int) -> None:
+        """Scale the canary Deployment for `weight`, wait until its pods serve, then move the weight."""
+        controller = self.env.canary_controller()
+        spec = self._spec(weight)
+        self._apply(controller, spec)
+        deadline = time.monotonic() + spec.progress_deadline
+        while len(controller.status()["endpoints"]) < spec.replicas:
+            if time.monotonic() > deadline:
+                raise LocalEnvError(f"the canary's {spec.replicas} pod(s) never all reached the ingress")
+            time.sleep(0.05)
+        self._route(weight)
+
+    def canary_metrics(self) -> dict[str, str]:
+        """/metrics of every running canary pod, read from the pod itself (not through the ingress)."""
+        pods = [
+            p for p in self.env.canary_controller().status()["pods"] if p["phase"] == RUNNING and p["pid"] is not None
+        ]
+        if not pods:
+            raise LocalEnvError(f"no canary pod of {self.tag} is running")
+        texts: dict[str, str] = {}
+        for pod in pods:
+            try:
+                with urllib.request.urlopen(f"http://{pod['address']}/metrics", timeout=METRICS_TIMEOUT_S) as answer:
+                    texts[str(pod["name"])] = answer.read().decode()
+            except (urllib.error.URLError, OSError) as error:
+                raise LocalEnvError(f"canary pod {pod['name']} did not answer /metrics: {error}") from None
+        return texts
+
+    def smoke(self) -> list[str]:
+        """The smoke library's checks against the canary through the ingress, marked with the canary header."""
+        from app.smoke import check_release
+
+        report = check_release(
+            self.env.url,
+            self.tag,
+            consecutive=SMOKE_CONSECUTIVE,
+            timeout=SMOKE_TIMEOUT_S,
+            interval=SMOKE_INTERVAL_S,
+            headers=self.policy.headers,
+        )
+        return list(report.problems)
+
+    def send_analysis_traffic(self, requests: int) -> None:
+        """Marked requests through the ingress at the policy's analysis rate (bounded in count and time)."""
+        seconds = requests / self.policy.analysis_rate
+        plan = TrafficPlan(
+            url=f"{self.env.url}/version",
+            keepalive_clients=1,
+            fresh_clients=0,
+            max_requests=requests,
+            max_seconds=seconds + 5.0,
+            headers=self.policy.headers,
+            requests_per_second=self.policy.analysis_rate,
+        )
+        with Traffic(plan) as traffic:
+            traffic.wait(timeout=plan.max_seconds + 1.0)
+
+    def promote(self) -> None:
+        """Roll the stable Deployment to the canary's version (surge rollout, canary still serving), then remove it."""
+        result = self.env.deploy(self.tag, image_repository=self.image_repository)
+        if not result.ok:
+            self.remove()
+            raise LocalEnvError(f"promotion of {self.tag} failed, the canary is removed: {result.message}")
+        self.remove()
+
+    def abort(self) -> None:
+        """Weight 0 and no header routing first, then remove the canary's pods (they drain like any pod)."""
+        self.remove()
+
+    # -- the rest ----------------------------------------------------------------------------------
+
+    def remove(self) -> None:
+        """Take the canary out of the ingress, let its pods drain and exit, stop its controller."""
+        self._route(0, by_header=False)
+        controller = self.env.canary_controller()
+        if controller.spec is not None:
+            self._apply(controller, self._spec(0, replicas=0))
+        self.env.stop_canary_controller()
+
+    def _spec(self, weight: int, replicas: int | None = None) -> DeploymentSpec:
+        deployment = render_canary(self.settings, CanaryStep(tag=self.tag, weight=weight), self.policy).deployment
+        if replicas is not None:
+            deployment["spec"]["replicas"] = replicas
+        return DeploymentSpec.from_manifest(deployment)
+
+    def _apply(self, controller: Controller, spec: DeploymentSpec) -> None:
+        rollout = controller.apply(spec, allow_during_rollout=True)
+        bound = (spec.progress_deadline + spec.template.termination_grace) * 2
+        controller.wait_rollout(rollout, timeout=bound, drained=True)
+        if rollout.state != COMPLETE:
+            raise LocalEnvError(
+                f"the canary {self.tag} did not become available: {rollout.message or rollout.state} "
+                f"(scaling to {spec.replicas})"
+            )
+
+    def _route(self, weight: int, *, by_header: bool = True) -> None:
+        header, value = (self.policy.header, self.policy.header_value) if by_header else ("", "")
+        self.env.set_canary_route(weight, header, value)
+        self.weight = weight
+        self.env.event_log.emit(INGRESS, step=CANARY_ROUTE, weight=weight, version=self.tag, header=bool(header))
+        if self.on_route is not None:
+            self.on_route(weight)
+
+
+def release_canary(
+    env: LocalEnvironment,
+    tag: str,
+    *,
+    policy: CanaryPolicy = LOCAL_CANARY,
+    image_repository: str = APP_IMAGE,
+    progress: Progress | None = None,
+    override: Override | None = None,
+    on_route: Callable[[int], None] | None = None,
+    poll_seconds: float = POLL_SECONDS,
+) -> CanaryOutcome:
+    """Run `tag` as a canary through the policy's steps and analysis; promoted or aborted when it returns."""
+    target = LocalCanary(env, tag, policy=policy, image_repository=image_repository, on_route=on_route)
+
+    def record(weight: int, decision: Decision) -> None:
+        env.event_log.emit(INGRESS, step=CANARY_ANALYSIS, **decision_fields(weight, decision))
+        if progress is not None:
+            progress(weight, decision)
+
+    return run_canary(policy, target, progress=record, override=override, poll_seconds=poll_seconds)
+
+
+def decision_fields(weight: int, decision: Decision) -> dict[str, Any]:
+    """A decision as JSON-ready fields (events, `--json`, the CLI's progress lines)."""
+    counts = decision.counts
+    return {
+        "weight": weight,
+        "verdict": decision.verdict.value,
+        "requests": counts.total,
+        "failed": counts.failed,
+        "error_rate": round(counts.error_rate, 4),
+        "elapsed": round(decision.elapsed, 2),
+        "reasons": list(decision.reasons),
+    }
+
+
+def describe(weight: int, decision: Decision) -> str:
+    """One progress line for a person: weight, verdict, canary requests and failures, reasons."""
+    fields = decision_fields(weight, decision)
+    return (
+        f"canary {fields['weight']:>3} %  {fields['verdict']:<8} {fields['requests']:>5} req "
+        f"{fields['failed']:>3} failed  t={fields['elapsed']:5.1f}s  {'; '.join(fields['reasons'])}"
+    )
+
+
+def chart_release(path: str, *, replicas: int = 3, image_repository: str = APP_IMAGE) -> tuple[CanaryOutcome, str]:
+    """Run v1 → v2 as a canary under live traffic in a throw-away environment and draw the timeline PNG.
+
+    The README's picture of the weight steps: responses per 100 ms by version, one mark per weight.
+    Returns the outcome and a one-line summary of the traffic.
+    """
+    import tempfile
+
+    from localenv.chart import write_timeline
+
+    with tempfile.TemporaryDirectory(prefix="example-app-canary-") as state, LocalEnvironment(state, port=0) as env:
+        env.up("v1", replicas=replicas)
+        plan = TrafficPlan(
+            url=f"{env.url}/version", keepalive_clients=3, fresh_clients=3, max_requests=200_000, max_seconds=180.0
+        )
+        with Traffic(plan) as traffic:
+
+            def mark(weight: int) -> None:
+                traffic.mark(f"weight {weight} %" if weight else "canary removed")
+
+            time.sleep(1.0)
+            outcome = release_canary(env, "v2", image_repository=image_repository, on_route=mark)
+            time.sleep(1.0)
+        report = traffic.report
+    title = f"Canary v1 → v2 ({image_repository}), steps {' → '.join(f'{w} %' for w in LOCAL_CANARY.steps)}"
+    write_timeline(report, path, title)
+    versions = ", ".join(f"{version} {count}" for version, count in sorted(report.by_version.items()))
+    return outcome, f"{report.total} requests ({versions}), {report.failed} failed, {report.retried} retried"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m localenv.canary", description="Draw the timeline of a canary release under live traffic."
+    )
+    parser.add_argument("--out", default="build/canary/canary-timeline.png", help="PNG to write")
+    parser.add_argument("--faulty", action="store_true", help="release the faulty test build (it is aborted)")
+    args = parser.parse_args()
+    from localenv.images import FAULTY_IMAGE
+
+    result, summary = chart_release(args.out, image_repository=FAULTY_IMAGE if args.faulty else APP_IMAGE)
+    print(f"{result.summary}\n{summary}\nchart: {args.out}")
