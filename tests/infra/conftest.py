@@ -69,7 +69,7 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
     return values
 
 
-def _as_config_strings(values: Mapping[str, Any]) -> dict[str, str]:
+def as_config_strings(values: Mapping[str, Any]) -> dict[str, str]:
     """What the engine hands a program: strings, with lists and maps as JSON and booleans lower-case."""
     out = {}
     for key, value in values.items():
@@ -313,7 +313,7 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_a
     region = str(values.get("aws:region", "eu-west-1"))
     mocks = StackMocks(region, zones_available)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_all_config(_as_config_strings(values))
+    pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     root = pulumi_settings.get_root_resource()

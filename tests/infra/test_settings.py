@@ -9,13 +9,13 @@ import pytest
 
 from app.contract import SettingsError
 from stacks.settings import CONFIG_KEYS, parse_settings
-from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, _as_config_strings, stack_config
+from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, as_config_strings, stack_config
 
 RunProgram = Callable[..., Run]
 
 
 def _raw(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str | None], str | None]:
-    values = _as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}))
+    values = as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}))
     raw: dict[str, str | None] = {key: values.get(f"example-app:{key}") for key in CONFIG_KEYS}
     return raw, values.get("aws:region")
 
