@@ -82,6 +82,9 @@ def as_config_strings(values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+_as_config_strings = as_config_strings  # the old name, still imported by tests/manifests/conftest.py
+
+
 # ---------------------------------------------------------------- the recorded graph
 
 
