@@ -8,8 +8,9 @@ saw — when the new version does not answer.
     SmokeTest("app-smoke", SmokeTestArgs(base_url=workload.url, expected_version=stack.app.image_tag),
               opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]))
 
-The provider is pickled into the stack's state and run by Pulumi's Python provider host, so it
-imports what it uses inside its methods, and only modules of this repository and requests.
+The provider is pickled into the stack's state and run by Pulumi's Python provider host in the
+program's directory: the class is pickled by value, and imports app.smoke (and requests) inside its
+methods after finding the repository.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ CHECKED_INPUTS = ("base_url", "expected_version", "consecutive", "timeout", "int
 
 class SmokeCheckError(Exception):
     """The release did not pass the smoke checks; the message is the report a person reads."""
+
+
+# Pulumi stores the provider pickled in the state and runs it in its own Python host, started in the
+# program's directory (stacks/, `main:` in Pulumi.yaml), where `infra` is not importable. dill pickles
+# classes of `__main__` by value, so these two travel whole; what they import is found at run time.
+SmokeCheckError.__module__ = "__main__"  # its methods are Exception's
 
 
 class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
@@ -53,6 +60,16 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
 
     @staticmethod
     def _verify(props: dict[str, Any]) -> dict[str, Any]:
+        import sys
+        from pathlib import Path
+
+        # The host runs in stacks/ (or wherever `pulumi` was started): find the repository holding app/.
+        here = Path.cwd()
+        for directory in (here, *here.parents):
+            if (directory / "app" / "smoke.py").is_file():
+                if str(directory) not in sys.path:
+                    sys.path.insert(0, str(directory))
+                break
         from app.smoke import check_release
 
         ca_bundle = props.get("ca_bundle") or ""
@@ -68,6 +85,18 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
         if not report.ok:
             raise SmokeCheckError(report.message())
         return {**props, "report": report.message()}
+
+
+def _pickled_by_value(cls: type) -> None:
+    """Mark a class and its methods as `__main__`'s, which dill pickles whole instead of by import path."""
+    cls.__module__ = "__main__"
+    for member in vars(cls).values():
+        function = getattr(member, "__func__", member)
+        if callable(function) and hasattr(function, "__module__"):
+            function.__module__ = "__main__"
+
+
+_pickled_by_value(SmokeTestProvider)  # see SmokeCheckError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -103,11 +103,15 @@ def test_diff_runs_again_only_when_what_is_checked_changes() -> None:
 
 
 def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_path: Path) -> None:
-    """Pulumi stores the provider pickled and runs it in its own Python host, started at the project root."""
+    """Pulumi stores the provider pickled and runs it in its own Python host, in the program's directory.
+
+    There (stacks/, `main:` in Pulumi.yaml) `infra` is not importable: the provider must not need it.
+    """
     pickled = serialize_provider(SmokeTestProvider())
     script = (
         "import base64, json, sys, dill\n"
         "provider = dill.loads(base64.b64decode(sys.argv[1]))\n"
+        "assert not any(m.split('.')[0] == 'infra' for m in sys.modules), 'the provider imported infra'\n"
         "props = json.loads(sys.argv[2])\n"
         "try:\n"
         "    print(json.dumps(provider.create(props).outs['report']))\n"
@@ -118,7 +122,7 @@ def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_pa
     for version in ("v1.0.0", "v9.9.9"):
         done = subprocess.run(
             [sys.executable, "-c", script, pickled, json.dumps(props(app_v1.url, version, timeout=0.5))],
-            cwd=REPO_ROOT,
+            cwd=REPO_ROOT / "stacks",
             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
             capture_output=True,
             text=True,
@@ -126,6 +130,10 @@ def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_pa
             check=True,
         )
         runs[version] = done.stdout
+    cannot_import = subprocess.run(
+        [sys.executable, "-c", "import infra"], cwd=REPO_ROOT / "stacks", capture_output=True, check=False
+    )
+    assert cannot_import.returncode != 0, "stacks/ must mirror the host: infra not importable there"
     assert "passed" in json.loads(runs["v1.0.0"])
     assert runs["v9.9.9"].startswith("FAILED: SmokeCheckError Smoke test of")
     assert base64.b64decode(pickled)  # stored as base64 text in the state
