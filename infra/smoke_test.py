@@ -5,7 +5,7 @@ URL. It runs after the Deployment and the Ingress are ready (depends_on), again 
 version (the image tag) changes, and fails the update with the report's message — what every request
 saw — when the new version does not answer.
 
-    SmokeTest("app-smoke", SmokeTestArgs(base_url=workload.url, expected_version=stack.app.image_tag),
+    SmokeTest("int-smoke", smoke_test_args(settings.app, workload.url),
               opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]))
 
 The provider is pickled into the stack's state and run by Pulumi's Python provider host in the

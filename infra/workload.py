@@ -1,14 +1,14 @@
 """The app on the cluster: every object of the deployment contract, created with pulumi_kubernetes.
 
 Nothing here describes the app: `app.contract.render(settings)` does, and this component hands each
-object to the cluster's provider unchanged. Names are the contract's (metadata.name is always set),
-so Pulumi never adds a random suffix and a new image tag is an in-place update of the Deployment's
-pod template — never a delete-and-create.
+object to the cluster's provider unchanged (one exception: `cluster_deployment_spec`). Names are the
+contract's (metadata.name is always set), so Pulumi never adds a random suffix and a new image tag is
+an in-place update of the Deployment's pod template — never a delete-and-create.
 
-    workload = Workload("app", WorkloadArgs(
-        settings=stack.app, provider=cluster.provider,
+    workload = Workload("int-app", WorkloadArgs(
+        settings=settings.app, provider=cluster.provider,
         image_repository=registry.repository_url,
-        depends_on=[ingress.release, certificates.release, *certificates.issuers],
+        depends_on=[ingress.release, *certs.resources, dns],
     ))
 """
 
