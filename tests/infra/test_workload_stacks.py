@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from app.contract import AppSettings
@@ -158,3 +159,16 @@ def test_a_stack_given_another_stacks_repository_creates_none(run_program: Calla
     assert graph.of_type("aws:ecr/repository:Repository") == []
     assert container(graph)["image"] == f"{shared}:{RELEASE_TAG}"
     assert graph.outputs["imageRepository"] == shared
+
+
+@per_stack
+def test_what_pulumi_sends_is_valid_for_the_clusters_version(stack: str, stack_graph: GraphOf) -> None:
+    """The registered inputs — what the cluster receives, not just what the contract renders — validate strictly."""
+    graph = stack_graph(stack)
+    values = as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG}))
+    version = values[f"{PROJECT}:kubernetesVersion"]
+    sent = [r for r in graph.resources if r.type.startswith("kubernetes:") and r.name.startswith(f"{stack}-app-")]
+    assert len(sent) == 7
+    for resource in sent:
+        manifest = {"apiVersion": resource.inputs["apiVersion"], "kind": resource.inputs["kind"], **resource.inputs}
+        assert kubernetes_validate.validate(manifest, f"{version}.0", strict=True) == version, resource.name
