@@ -216,15 +216,6 @@ def decision_fields(weight: int, decision: Decision) -> dict[str, Any]:
     }
 
 
-def describe(weight: int, decision: Decision) -> str:
-    """One progress line for a person: weight, verdict, canary requests and failures, reasons."""
-    fields = decision_fields(weight, decision)
-    return (
-        f"canary {fields['weight']:>3} %  {fields['verdict']:<8} {fields['requests']:>5} req "
-        f"{fields['failed']:>3} failed  t={fields['elapsed']:5.1f}s  {'; '.join(fields['reasons'])}"
-    )
-
-
 def chart_release(path: str, *, replicas: int = 3, image_repository: str = APP_IMAGE) -> tuple[CanaryOutcome, str]:
     """Run v1 → v2 as a canary under live traffic in a throw-away environment and draw the timeline PNG.
 
