@@ -25,6 +25,10 @@ Python API (tests, benchmark, smoke checks):
         env.events                                           # every event (dicts; see localenv/events.py)
     # leaving the block stops every process it started
 
+Canary releases (localenv/canary.py): `release_canary(env, "v2")` runs the new version as a second
+Deployment beside the stable one at 10 → 50 → 100 % with an analysis at each step, then promotes or
+aborts it; the CLI's `deploy --strategy canary`, `promote` and `abort` drive the same.
+
 One rollout at a time: `deploy` while a rollout is progressing raises `RolloutInProgressError` (refused,
 not queued); `rollback` is always allowed. User errors raise `LocalEnvError` with one clear sentence.
 """
