@@ -3,7 +3,8 @@
 The canary is a second Deployment — the contract's canary Deployment (`app.contract.canary`), run by
 a second controller — whose ready pods fill the local nginx's canary backend. The Lua balancer sends
 a request there when its `X-Canary` header says `always`, else with the step's weight, as
-ingress-nginx does for a canary Ingress; neither changes anything but a shared dict (no reload).
+ingress-nginx does for a canary Ingress. A new weight or new canary endpoints are written into a
+shared dict through nginx's loopback admin locations: nginx is never reloaded.
 The steps and their analysis are the same loop the EKS driver runs (`app.contract.analysis`).
 
     with LocalEnvironment(tmp_path / "env", port=0) as env:
