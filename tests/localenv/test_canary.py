@@ -17,7 +17,7 @@ import pytest
 from app.contract.analysis import Decision, Verdict
 from app.contract.canary import LOCAL_CANARY
 from localenv import LocalEnvironment
-from localenv.canary import release_canary
+from localenv.canary import LocalCanary, release_canary
 from localenv.images import FAULTY_IMAGE
 from localenv.traffic import ResponseRecord, Traffic, TrafficReport
 from tests.localenv.conftest import plan, processes_under
@@ -177,3 +177,25 @@ def test_the_cli_aborts_a_bad_build_in_a_quiet_environment_on_analysis_traffic_a
     finally:
         run(state, "down")
     assert processes_under(state) == []
+
+
+def test_only_the_exact_header_value_reaches_a_canary_at_weight_zero_and_none_after_removal(
+    env: LocalEnvironment,
+) -> None:
+    env.up("v1", replicas=2)
+    canary = LocalCanary(env, "v2")
+    canary.set_weight(0)  # pods up, no share of traffic: only marked requests reach it
+
+    def versions(headers: dict[str, str]) -> set[str | None]:
+        probe = Traffic(plan(env, keepalive_clients=1, fresh_clients=1, max_requests=150, headers=headers)).start()
+        probe.wait(timeout=30.0)
+        report = probe.stop()
+        assert report.total == 150 and report.failed == 0
+        return set(report.by_version)
+
+    assert versions({}) == {"v1"}
+    assert versions(LOCAL_CANARY.headers) == {"v2"}
+    assert versions({LOCAL_CANARY.header: "sometimes"}) == {"v1"}  # any other value: by weight (0 %)
+    canary.abort()
+    assert versions(LOCAL_CANARY.headers) == {"v1"}
+    assert all(not p["name"].startswith("example-app-canary") for p in env.status()["pods"])
