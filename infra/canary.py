@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 from app.contract import AppSettings
 from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep, canary_selector, render_canary
 from app.contract.manifests import CONTAINER_NAME
+from infra.workload import rollout_timeouts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +59,6 @@ class Canary(pulumi.ComponentResource):
         super().__init__("example-app:infra:Canary", name, None, opts)
         objects = render_canary(args.app, args.step, args.policy)
         base = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
-        # pulumi-kubernetes waits for the canary pods to be available; a canary that cannot start fails
-        # this `pulumi up` after its progress deadline plus one shutdown, not after the default 10 min.
-        timeout = f"{args.app.timing.rollout_timeout}s"
         spec: Any = objects.deployment["spec"]
         if args.image_repository is not None:
             spec = pulumi.Output.from_input(args.image_repository).apply(
@@ -72,9 +70,8 @@ class Canary(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata=objects.deployment["metadata"],
             spec=spec,
-            opts=pulumi.ResourceOptions.merge(
-                base, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
-            ),
+            # A canary that cannot start fails this `pulumi up` at its progress deadline, as the Workload does.
+            opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(custom_timeouts=rollout_timeouts(args.app))),
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service", metadata=objects.service["metadata"], spec=objects.service["spec"], opts=base
