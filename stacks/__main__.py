@@ -115,5 +115,6 @@ pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("ingressHostname", ingress.hostname)
 pulumi.export("imageTag", settings.app.image_tag)
+pulumi.export("imageDigest", settings.app.image_digest)  # with imageTag: what an operator's `pulumi up` keeps
 pulumi.export("release", release_output(settings.app, settings.release))  # what the canary driver reads
 pulumi.export("imageRepository", registry.repository_url if registry else settings.app.image_repository)
