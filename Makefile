@@ -6,22 +6,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Debian packages the local environment and the browser test need.
-APT_PACKAGES := nginx libnginx-mod-http-lua lua-resty-core chromium chromium-driver wrk
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-packages demo test lint typecheck hadolint workflows checkov-venv checkov unit bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-system-packages: ## Install the Debian packages (nginx + Lua, Chromium) when missing
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  command -v apt-get >/dev/null || { echo "error: missing packages ($$missing) and no apt-get: install them with your package manager." >&2; exit 1; }; \
-	  echo "Installing Debian packages:" $$missing; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+# nginx + Lua, wrk and Chromium: apt on Debian and Ubuntu, except Ubuntu's Chromium, a snap.
+system-packages: ## Install the system packages (nginx + Lua, wrk, Chromium) when missing
+	@bash tools/system-packages.sh
 
 $(VENV)/.installed: requirements.txt app/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }
@@ -30,7 +23,7 @@ $(VENV)/.installed: requirements.txt app/requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-setup: system-packages $(VENV)/.installed ## Install everything (Debian packages, virtualenv, Python packages)
+setup: system-packages $(VENV)/.installed ## Install everything (system packages, virtualenv, Python packages)
 
 demo: setup ## Bring the app up locally, roll it to a new version under live traffic, print the summary and chart
 	$(PY) -m localenv demo

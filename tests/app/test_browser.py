@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,12 +12,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from tests.app.chromium import ChromiumNotFound, locate_chromium
 from tests.app.servers import REPO_ROOT, Gunicorn
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = REPO_ROOT / "build" / "screenshots" / "page.png"
 VERSION = "v3.1.4"
 
@@ -25,11 +24,12 @@ VERSION = "v3.1.4"
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Headless Chromium with a fresh profile, quiet (no background traffic), console log captured."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if shutil.which(path) is None]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} not found: install Debian's chromium and chromium-driver (make setup)")
+    try:
+        chromium = locate_chromium(os.environ)
+    except ChromiumNotFound as missing:
+        pytest.fail(str(missing), pytrace=False)
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = str(chromium.browser)
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -46,7 +46,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(
-        service=Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")), options=options
+        service=Service(str(chromium.driver), log_output=str(tmp_path / "chromedriver.log")), options=options
     )
     try:
         yield driver
