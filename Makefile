@@ -14,7 +14,7 @@ help: ## List the targets
 
 # nginx + Lua, wrk and Chromium: apt on Debian and Ubuntu, except Ubuntu's Chromium, a snap.
 system-packages: ## Install the system packages (nginx + Lua, wrk, Chromium) when missing
-	@bash tools/system-packages.sh
+	@bash .ci/system-packages.sh
 
 $(VENV)/.installed: requirements.txt app/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }

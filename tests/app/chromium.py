@@ -4,7 +4,7 @@
 
 Order: CHROMIUM and CHROMEDRIVER when set (both, each an executable file); else Debian's
 /usr/bin/chromium + /usr/bin/chromedriver; else Ubuntu's snap, /snap/bin/chromium +
-/snap/bin/chromium.chromedriver. `make system-packages` (tools/system-packages.sh) installs one of them.
+/snap/bin/chromium.chromedriver. `make system-packages` (.ci/system-packages.sh) installs one of them.
 """
 
 from __future__ import annotations

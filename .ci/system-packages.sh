@@ -2,8 +2,8 @@
 # Install the system packages the local environment and the tests need, on Debian or Ubuntu
 # (`make system-packages` runs this; safe to run twice: only what is missing is installed).
 #
-#   tools/system-packages.sh         # install: apt on both; Chromium with apt on Debian, as a snap on Ubuntu
-#   tools/system-packages.sh plan    # print what this machine would get, install nothing
+#   .ci/system-packages.sh         # install: apt on both; Chromium with apt on Debian, as a snap on Ubuntu
+#   .ci/system-packages.sh plan    # print what this machine would get, install nothing
 #
 # Ubuntu ships Chromium only as a snap (its chromium-browser deb is a stub that installs the snap), so
 # there Chromium and its driver are /snap/bin/chromium and /snap/bin/chromium.chromedriver, which

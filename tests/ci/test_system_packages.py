@@ -1,4 +1,4 @@
-"""tools/system-packages.sh: Debian gets Chromium from apt, Ubuntu as a snap, anything else one clear error.
+""".ci/system-packages.sh: Debian gets Chromium from apt, Ubuntu as a snap, anything else one clear error.
 
 This machine is Debian; Ubuntu is played by a fake os-release file (OS_RELEASE) and, where the script
 would install the snap, by a `snap` on PATH that records its arguments (snapd cannot run here).
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = REPO_ROOT / "tools" / "system-packages.sh"
+SCRIPT = REPO_ROOT / ".ci" / "system-packages.sh"
 COMMON = "nginx libnginx-mod-http-lua lua-resty-core wrk"
 UBUNTU = 'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n'
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\n'
@@ -137,7 +137,7 @@ def test_make_system_packages_runs_the_script() -> None:
         ["make", "-n", "system-packages"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "bash tools/system-packages.sh"
+    assert result.stdout.strip() == "bash .ci/system-packages.sh"
 
 
 def test_the_script_passes_shellcheck() -> None:
