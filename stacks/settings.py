@@ -17,23 +17,32 @@ import dataclasses
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pulumi
 
 from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
 from app.contract.settings import is_hostname
 from infra import cidr
+from infra.ci_access import CiAccessArgs
 from infra.ci_policy import (
     is_bucket_name,
     is_ecr_repository_url,
     is_github_oidc_provider_arn,
     is_github_repository,
     is_kms_key_arn,
+    repository_arn,
 )
+from infra.cluster import ClusterArgs
+from infra.dns import DnsArgs
 from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
+from infra.network import NetworkArgs
 from infra.node_types import NODE_INSTANCE_TYPES
+from infra.platform import CertIssuersArgs, IngressControllerArgs
+from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 
 PROJECT = "example-app"
@@ -183,6 +192,68 @@ class StackSettings:
     def url(self) -> str:
         """The app's public URL."""
         return f"https://{self.dns.host}"
+
+    @property
+    def owns_registry(self) -> bool:
+        """Whether this stack creates the shared ECR repository (a bare repository name, infra/registry.py)."""
+        return is_managed_here(self.app.image_repository)
+
+    # Component Args: the settings hand out what they hold; the caller adds only other components' Outputs.
+    # Network and cluster settings carry exactly their Args' fields (tests/infra/test_settings.py).
+
+    def network_args(self) -> NetworkArgs:
+        """The VPC, tagged so EKS finds its subnets by cluster name."""
+        return NetworkArgs(**dataclasses.asdict(self.network), cluster_name=self.cluster.name, tags=self.tags)
+
+    def cluster_args(self, *, private_subnet_ids: Sequence[pulumi.Input[str]]) -> ClusterArgs:
+        """The EKS cluster and its nodes, in the network's private subnets."""
+        return ClusterArgs(
+            **dataclasses.asdict(self.cluster),
+            region=self.region,
+            private_subnet_ids=private_subnet_ids,
+            tags=self.tags,
+        )
+
+    def ingress_controller_args(self) -> IngressControllerArgs:
+        """ingress-nginx, serving the IngressClass and namespace the app's objects name."""
+        return IngressControllerArgs(
+            replicas=self.platform.ingress_replicas,
+            ingress_class=self.app.ingress_class,
+            namespace=self.app.ingress_namespace,
+        )
+
+    def cert_issuers_args(self) -> CertIssuersArgs:
+        """cert-manager, answering HTTP-01 challenges through the app's IngressClass."""
+        return CertIssuersArgs(acme_email=self.platform.acme_email, ingress_class=self.app.ingress_class)
+
+    def dns_args(self, *, target_hostname: pulumi.Input[str]) -> DnsArgs:
+        """The app's host name, pointing at the ingress load balancer."""
+        return DnsArgs(domain=self.dns.domain, host=self.dns.host, target_hostname=target_hostname, region=self.region)
+
+    def registry_args(self) -> ImageRegistryArgs:
+        """The shared ECR repository (only for the stack that owns it, see `owns_registry`)."""
+        return ImageRegistryArgs(name=self.app.image_repository, tags=self.tags)
+
+    def ci_access_args(
+        self, *, cluster_name: pulumi.Input[str], registry_url: pulumi.Output[str] | None
+    ) -> CiAccessArgs:
+        """The GitHub workflows' OIDC roles; `registry_url` is the repository this stack creates, if any."""
+        return CiAccessArgs(
+            repository=self.ci.repository,
+            environment=self.stack,
+            project=self.project,
+            cluster_name=cluster_name,
+            image_repository_arn=(
+                registry_url.apply(repository_arn)
+                if registry_url is not None
+                else repository_arn(self.app.image_repository)
+            ),
+            publishes_images=registry_url is not None,  # the build job pushes with the registry owner's role
+            oidc_provider_arn=self.ci.oidc_provider_arn,
+            state_bucket=self.ci.state_bucket,
+            secrets_key_arn=self.ci.secrets_key_arn,
+            tags=self.tags,
+        )
 
 
 class _Reader:
@@ -529,8 +600,6 @@ def _number_or_text(value: str) -> Any:
 
 def read_config() -> tuple[dict[str, str | None], str, str | None]:
     """Raw config strings for every key the settings use, plus the stack name and AWS region."""
-    import pulumi
-
     config = pulumi.Config(PROJECT)
     raw = {name: config.get(name) for name in CONFIG_KEYS}
     return raw, pulumi.get_stack(), pulumi.Config("aws").get("region")
@@ -574,8 +643,6 @@ CONFIG_KEYS = [
 
 def load_settings() -> StackSettings:
     """Read and validate this stack's config; stop the program with every problem if any (no traceback)."""
-    import pulumi
-
     raw, stack, region = read_config()
     try:
         return parse_settings(raw, stack=stack, region=region)

@@ -205,7 +205,7 @@ def test_a_missing_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
 
 
 def test_network_and_cluster_settings_map_one_to_one_onto_their_component_args() -> None:
-    # stacks/__main__.py passes them with **asdict(...): a renamed field must fail here, not in `pulumi up`.
+    # StackSettings.network_args/cluster_args pass them with **asdict(...): a renamed field fails here, not in `up`.
     from dataclasses import fields
 
     from infra.cluster import ClusterArgs
