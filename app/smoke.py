@@ -68,32 +68,31 @@ class Observation:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckResult:
-    """The outcome of one check: what went wrong (empty when it passed) and what it saw."""
+class Findings:
+    """What went wrong (empty when all passed) and what was seen, for one check or a whole smoke test."""
 
-    name: str
     problems: list[str] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the check found no problem."""
+        """True when nothing went wrong."""
         return not self.problems
 
 
 @dataclass(frozen=True, kw_only=True)
-class SmokeReport:
+class CheckResult(Findings):
+    """The outcome of one check: what went wrong (empty when it passed) and what it saw."""
+
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmokeReport(Findings):
     """Every check's outcome against one URL and version; `message()` is what a person reads."""
 
     base_url: str
     expected_version: str
-    problems: list[str] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when every check passed."""
-        return not self.problems
 
     def message(self) -> str:
         """A summary: the verdict, each problem, and a tally of what the version polls saw."""
