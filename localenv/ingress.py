@@ -91,6 +91,24 @@ http {{
         -- The canary backend, as ingress-nginx's canary Ingress: a header match, else a weighted draw.
         canary_cache = {{ generation = -1, peers = {{}}, weight = 0, variable = nil, value = "" }}
         canary_round_robin = 0
+        -- "127.0.0.1:8001 127.0.0.1:8002", as an endpoints PUT sends it, into {{ {{ host, port }}, … }}.
+        function parse_peers(text)
+            local peers = {{}}
+            for host, port in string.gmatch(text, "([%d%.]+):(%d+)") do
+                peers[#peers + 1] = {{ host, tonumber(port) }}
+            end
+            return peers
+        end
+        -- An admin door to one peer list: a PUT replaces it and bumps its generation; every method reads it.
+        function serve_peers(key, generation_key)
+            local dict = ngx.shared.endpoints
+            if ngx.req.get_method() == "PUT" then
+                ngx.req.read_body()
+                dict:set(key, ngx.req.get_body_data() or "")
+                dict:incr(generation_key, 1, 0)
+            end
+            ngx.say(dict:get(key) or "")
+        end
     }}
     init_worker_by_lua_block {{ math.randomseed(ngx.now() * 1000 + ngx.worker.pid()) }}
 
@@ -124,21 +142,13 @@ http {{
                 local dict = ngx.shared.endpoints
                 local generation = dict:get("generation") or 0
                 if generation ~= endpoint_cache.generation then
-                    local peers = {{}}
-                    for host, port in string.gmatch(dict:get("peers") or "", "([%d%.]+):(%d+)") do
-                        peers[#peers + 1] = {{ host, tonumber(port) }}
-                    end
-                    endpoint_cache.peers = peers
+                    endpoint_cache.peers = parse_peers(dict:get("peers") or "")
                     endpoint_cache.generation = generation
                 end
                 local canary_generation = dict:get("canary_generation") or 0
                 if canary_generation ~= canary_cache.generation then
-                    local peers = {{}}
-                    for host, port in string.gmatch(dict:get("canary_peers") or "", "([%d%.]+):(%d+)") do
-                        peers[#peers + 1] = {{ host, tonumber(port) }}
-                    end
                     local header = dict:get("canary_header") or ""
-                    canary_cache.peers = peers
+                    canary_cache.peers = parse_peers(dict:get("canary_peers") or "")
                     canary_cache.weight = dict:get("canary_weight") or 0
                     local variable = "http_" .. (string.gsub(string.lower(header), "-", "_"))
                     canary_cache.variable = header ~= "" and variable or nil
@@ -192,29 +202,12 @@ http {{
         location = {ENDPOINTS_PATH} {{
             allow 127.0.0.1;
             deny all;
-            content_by_lua_block {{
-                local dict = ngx.shared.endpoints
-                if ngx.req.get_method() == "PUT" then
-                    ngx.req.read_body()
-                    local body = ngx.req.get_body_data() or ""
-                    dict:set("peers", body)
-                    dict:incr("generation", 1, 0)
-                end
-                ngx.say(dict:get("peers") or "")
-            }}
+            content_by_lua_block {{ serve_peers("peers", "generation") }}
         }}
         location = {CANARY_ENDPOINTS_PATH} {{
             allow 127.0.0.1;
             deny all;
-            content_by_lua_block {{
-                local dict = ngx.shared.endpoints
-                if ngx.req.get_method() == "PUT" then
-                    ngx.req.read_body()
-                    dict:set("canary_peers", ngx.req.get_body_data() or "")
-                    dict:incr("canary_generation", 1, 0)
-                end
-                ngx.say(dict:get("canary_peers") or "")
-            }}
+            content_by_lua_block {{ serve_peers("canary_peers", "canary_generation") }}
         }}
         location = {CANARY_ROUTE_PATH} {{
             allow 127.0.0.1;
