@@ -29,7 +29,7 @@ the others pass its ARN (`oidc_provider_arn`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -48,6 +48,7 @@ from infra.ci_policy import (
     preview_subjects,
     trust_policy,
 )
+from infra.cluster import grant_cluster_access
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,64 +115,59 @@ class CiAccess(pulumi.ComponentResource):
             )
             provider_arn = provider.arn
 
-        role_prefix = f"{args.project}-{args.environment}"
-        deploy_role = aws.iam.Role(
-            f"{name}-deploy",
-            name=f"{role_prefix}-deploy",
-            description=f"GitHub Actions deploys to {args.environment} ({args.repository}, environment only)",
-            assume_role_policy=provider_arn.apply(lambda arn: json.dumps(trust_policy(arn, subjects=[subject]))),
-            max_session_duration=MAX_SESSION_SECONDS,
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-deploy",
-            role=deploy_role.id,
-            policy=pulumi.Output.from_input(args.image_repository_arn).apply(
-                lambda repo: json.dumps(
-                    deploy_permissions(
-                        image_repository_arn=repo,
-                        publishes_images=args.publishes_images,
-                        state=state,
-                        secrets_key_arn=args.secrets_key_arn,
-                    )
-                )
-            ),
-            opts=child,
-        )
-        preview_role = aws.iam.Role(
-            f"{name}-preview",
-            name=f"{role_prefix}-preview",
-            description=f"GitHub Actions previews of {args.environment} ({args.repository}, read-only)",
-            assume_role_policy=provider_arn.apply(lambda arn: json.dumps(trust_policy(arn, subjects=subjects))),
-            max_session_duration=MAX_SESSION_SECONDS,
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-preview",
-            role=preview_role.id,
-            policy=pulumi.Output.from_input(args.image_repository_arn).apply(
-                lambda repo: json.dumps(
-                    preview_permissions(image_repository_arn=repo, state=state, secrets_key_arn=args.secrets_key_arn)
-                )
-            ),
-            opts=child,
-        )
-
-        for role, policy in ((deploy_role, EKS_ADMIN_POLICY), (preview_role, EKS_VIEW_POLICY)):
-            kind = "deploy" if role is deploy_role else "preview"
-            entry = aws.eks.AccessEntry(
-                f"{name}-{kind}", cluster_name=args.cluster_name, principal_arn=role.arn, tags=tags, opts=child
-            )
-            aws.eks.AccessPolicyAssociation(
+        def github_role(
+            kind: str, description: str, subjects: list[str], permissions: Callable[[str], object], eks_policy: str
+        ) -> aws.iam.Role:
+            """A role the given GitHub subjects assume, its permissions on the image repository and its EKS access."""
+            role = aws.iam.Role(
                 f"{name}-{kind}",
-                cluster_name=args.cluster_name,
-                principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
-                access_scope={"type": "cluster"},
+                name=f"{args.project}-{args.environment}-{kind}",
+                description=f"GitHub Actions {description}",
+                assume_role_policy=provider_arn.apply(lambda arn: json.dumps(trust_policy(arn, subjects=subjects))),
+                max_session_duration=MAX_SESSION_SECONDS,
+                tags=tags,
                 opts=child,
             )
+            aws.iam.RolePolicy(
+                f"{name}-{kind}",
+                role=role.id,
+                policy=pulumi.Output.from_input(args.image_repository_arn).apply(
+                    lambda repo: json.dumps(permissions(repo))
+                ),
+                opts=child,
+            )
+            grant_cluster_access(
+                f"{name}-{kind}",
+                cluster_name=args.cluster_name,
+                principal_arn=role.arn,
+                policy=eks_policy,
+                partition=partition,
+                tags=tags,
+                opts=child,
+            )
+            return role
+
+        deploy_role = github_role(
+            "deploy",
+            f"deploys to {args.environment} ({args.repository}, environment only)",
+            [subject],
+            lambda repo: deploy_permissions(
+                image_repository_arn=repo,
+                publishes_images=args.publishes_images,
+                state=state,
+                secrets_key_arn=args.secrets_key_arn,
+            ),
+            EKS_ADMIN_POLICY,
+        )
+        preview_role = github_role(
+            "preview",
+            f"previews of {args.environment} ({args.repository}, read-only)",
+            subjects,
+            lambda repo: preview_permissions(
+                image_repository_arn=repo, state=state, secrets_key_arn=args.secrets_key_arn
+            ),
+            EKS_VIEW_POLICY,
+        )
 
         self.deploy_role_arn = deploy_role.arn
         self.preview_role_arn = preview_role.arn

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.ci_policy import EKS_ADMIN_POLICY
 from infra.node_types import NODE_AMI_TYPE
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -240,17 +241,13 @@ class Cluster(pulumi.ComponentResource):
         )
 
         for role in args.admin_roles:
-            principal = f"arn:{partition}:iam::{account}:role/{role}"
-            slug = role.replace("/", "-").lower()
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{slug}", cluster_name=cluster.name, principal_arn=principal, tags=tags, opts=child
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{slug}",
+            grant_cluster_access(
+                f"{name}-admin-{role.replace('/', '-').lower()}",
                 cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope={"type": "cluster"},
+                principal_arn=f"arn:{partition}:iam::{account}:role/{role}",
+                policy=EKS_ADMIN_POLICY,
+                partition=partition,
+                tags=tags,
                 opts=child,
             )
 
@@ -311,3 +308,26 @@ def kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -
             "current-context": cluster_name,
         }
     )
+
+
+def grant_cluster_access(
+    name: str,
+    *,
+    cluster_name: pulumi.Input[str],
+    principal_arn: pulumi.Input[str],
+    policy: str,
+    partition: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.eks.AccessEntry:
+    """Let an IAM role into the cluster with one EKS access policy, cluster-wide (access entries, no aws-auth)."""
+    entry = aws.eks.AccessEntry(name, cluster_name=cluster_name, principal_arn=principal_arn, tags=tags, opts=opts)
+    aws.eks.AccessPolicyAssociation(
+        name,
+        cluster_name=cluster_name,
+        principal_arn=entry.principal_arn,
+        policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
+        access_scope={"type": "cluster"},
+        opts=opts,
+    )
+    return entry
