@@ -16,7 +16,9 @@ IngressController, so replacing it (e.g. by a Gateway API implementation) touche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +27,7 @@ from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    ChartRef,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
@@ -45,6 +48,32 @@ def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Reso
                 "pod-security.kubernetes.io/warn": "restricted",
             },
         },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _release(
+    name: str,
+    chart: ChartRef,
+    *,
+    release_name: str,
+    namespace: k8s.core.v1.Namespace,
+    values: Mapping[str, Any],
+    parent: pulumi.Resource,
+) -> k8s.helm.v3.Release:
+    """A pinned chart installed by Helm itself, all or nothing: a failed upgrade rolls back, not half a release."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release_name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts={"repo": chart.repository} if chart.repository else None,  # OCI charts name their registry
+        namespace=namespace.metadata["name"],
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=RELEASE_TIMEOUT_S,
+        max_history=10,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -72,20 +101,14 @@ class IngressController(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:IngressController", name, None, opts)
         namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self)
-        self.release = k8s.helm.v3.Release(
+        # A fixed release name fixes the Service name below and the pods' instance label.
+        self.release = _release(
             f"{name}-ingress-nginx",
-            # A fixed release name fixes the Service name below and the pods' instance label.
-            name="ingress-nginx",
-            chart=INGRESS_NGINX_CHART.name,
-            version=INGRESS_NGINX_CHART.version,
-            repository_opts={"repo": INGRESS_NGINX_CHART.repository},
-            namespace=namespace.metadata["name"],
+            INGRESS_NGINX_CHART,
+            release_name="ingress-nginx",
+            namespace=namespace,
             values=ingress_nginx_values(replicas=args.replicas, ingress_class=args.ingress_class),
-            atomic=True,  # a failed upgrade rolls back instead of leaving half a controller
-            cleanup_on_fail=True,
-            timeout=RELEASE_TIMEOUT_S,
-            max_history=10,
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
         # The chart's Service; read back once the release is up so its NLB hostname is known.
         service = k8s.core.v1.Service.get(
@@ -132,18 +155,13 @@ class CertIssuers(pulumi.ComponentResource):
     def __init__(self, name: str, args: CertIssuersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:CertIssuers", name, None, opts)
         namespace = _namespace(f"{name}-cert-manager-namespace", args.namespace, "restricted", self)
-        self.release = k8s.helm.v3.Release(
+        self.release = _release(
             f"{name}-cert-manager",
-            name="cert-manager",
-            chart=CERT_MANAGER_CHART.name,
-            version=CERT_MANAGER_CHART.version,
-            namespace=namespace.metadata["name"],
+            CERT_MANAGER_CHART,
+            release_name="cert-manager",
+            namespace=namespace,
             values=cert_manager_values(),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=RELEASE_TIMEOUT_S,
-            max_history=10,
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
         self.issuer_names = {}
         issuers: list[pulumi.Resource] = []
