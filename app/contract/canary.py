@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.contract.manifests import Manifest, deployment, render, selector_labels
-from app.contract.settings import AppSettings, SettingsError, is_dns_label
+from app.contract.settings import AppSettings, SelfChecked, SettingsError, is_dns_label
 from app.version import is_valid_tag
 
 Strategy = Literal["rolling", "canary"]
@@ -39,7 +39,7 @@ _RESERVED_HEADER_VALUES = ("never",)
 
 
 @dataclass(frozen=True, kw_only=True)
-class CanaryPolicy:
+class CanaryPolicy(SelfChecked):
     """How a release reaches users: all at once by rolling update, or through weighted canary steps."""
 
     strategy: Strategy = "rolling"
@@ -62,11 +62,6 @@ class CanaryPolicy:
     """Request header that routes to the canary regardless of weight (testers, smoke checks, analysis)."""
     header_value: str = "always"
     """Value of `header` that routes to the canary."""
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise SettingsError(problems)
 
     def problems(self) -> list[str]:
         """Every reason this policy cannot drive a release, each naming its field."""
@@ -161,18 +156,13 @@ def _whole(value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CanaryStep:
+class CanaryStep(SelfChecked):
     """Where a canary release stands: which version runs beside the stable one, and its share of traffic."""
 
     tag: str
     """The canary's image tag (its APP_VERSION)."""
     weight: int
     """Percent of requests the ingress sends to the canary (0 while aborting)."""
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise SettingsError(problems)
 
     def problems(self) -> list[str]:
         """Every reason this step cannot be rendered, each naming its setting."""

@@ -29,6 +29,19 @@ class SettingsError(ValueError):
         super().__init__(f"{len(self.problems)} invalid setting(s); fix them and try again:\n{listing}")
 
 
+class SelfChecked:
+    """Settings that cannot exist invalid: creating one with any problem raises SettingsError listing them all."""
+
+    def problems(self) -> list[str]:
+        """Every reason these settings cannot be used, each naming its field."""
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise SettingsError(problems)
+
+
 def is_hostname(name: str) -> bool:
     """True for a lower-case DNS name (RFC 1123) of at most 253 characters."""
     return 0 < len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in name.split("."))
@@ -40,7 +53,7 @@ def is_dns_label(name: str) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AppSettings:
+class AppSettings(SelfChecked):
     """Everything that may differ between environments about how the app runs."""
 
     image_repository: str
@@ -89,11 +102,6 @@ class AppSettings:
     """Namespace of the ingress controller: the only one the NetworkPolicy admits."""
     timing: Timing = field(default_factory=Timing)
     """Probes, preStop, grace period and rollout deadlines (app/timing.py)."""
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise SettingsError(problems)
 
     @property
     def image(self) -> str:
