@@ -2,87 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
 
-from app.contract import AppSettings
 from app.contract.canary import CanaryPolicy, CanaryStep, canary_replicas
 from infra.canary import Canary, CanaryArgs
+from tests.infra.test_workload import Registered, run_mocked, settings
 
 POLICY = CanaryPolicy(strategy="canary", steps=(10, 50, 100))
 COMPONENT = "example-app:infra:Canary"
 
 
-@dataclass
-class Registered:
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    parent: str
-    dependencies: list[str]
-    custom_timeouts: Any
-    urn: str
-
-
-class RecordingMonitor(MockMonitor):  # type: ignore[misc]
-    """Pulumi's mock monitor, also keeping what a plain Mocks never sees: parents, dependencies, timeouts."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.registered: list[Registered] = []
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.registered.append(
-                Registered(
-                    type=request.type,
-                    name=request.name,
-                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
-                    parent=request.parent,
-                    dependencies=list(request.dependencies),
-                    custom_timeouts=request.customTimeouts,
-                    urn=response.urn,
-                )
-            )
-        return response
-
-
-class EchoMocks(pulumi.runtime.Mocks):  # type: ignore[misc]
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
-def app_settings() -> AppSettings:
-    return AppSettings(
-        image_repository="123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app",
-        image_tag="v1.0.0",
-        host="example-app.int.example.com",
-        tls_cluster_issuer="letsencrypt-staging",
-    )
-
-
 def build(step: CanaryStep, image_repository: str | None = None) -> list[Registered]:
     """Register one Canary component under mocks and return every resource it registered."""
-    monitor = RecordingMonitor(EchoMocks())
-    pulumi.runtime.set_mocks(EchoMocks(), project="example-app", stack="int", preview=False, monitor=monitor)
 
-    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
         repository = None if image_repository is None else pulumi.Output.from_input(image_repository)
-        args = CanaryArgs(app=app_settings(), policy=POLICY, step=step, image_repository=repository)
-        canary = Canary("app-canary", args)
+        canary = Canary("app-canary", CanaryArgs(app=settings(), policy=POLICY, step=step, image_repository=repository))
         return pulumi.Output.all(canary.deployment.urn, canary.ingress.urn)
 
-    program()
-    return monitor.registered
+    return list(run_mocked(program).resources.values())
 
 
 def by_type(resources: list[Registered]) -> dict[str, Registered]:
@@ -124,9 +65,9 @@ def test_the_weight_moves_only_after_the_canary_pods_and_their_service_exist() -
 
 def test_a_canary_that_cannot_start_fails_the_update_at_the_progress_deadline() -> None:
     deployment = by_type(build(CanaryStep(tag="v2.0.0", weight=10)))["kubernetes:apps/v1:Deployment"]
-    expected = f"{app_settings().timing.rollout_timeout}s"
-    assert deployment.custom_timeouts.create == expected
-    assert deployment.custom_timeouts.update == expected
+    expected = f"{settings().timing.rollout_timeout}s"
+    assert deployment.custom_timeouts["create"] == expected
+    assert deployment.custom_timeouts["update"] == expected
 
 
 def test_changing_the_weight_changes_only_the_ingress_annotation_and_the_canary_replicas() -> None:

@@ -43,6 +43,7 @@ class Registered:
     custom_timeouts: dict[str, str]
     provider: str
     retain_on_delete: bool
+    urn: str
 
 
 @dataclass
@@ -87,6 +88,7 @@ class _RecordingMonitor(MockMonitor):
                 custom_timeouts={"create": timeouts.create, "update": timeouts.update},
                 provider=request.provider,
                 retain_on_delete=bool(request.retainOnDelete),
+                urn=response.urn,
             )
         return response
 
