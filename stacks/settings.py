@@ -5,6 +5,7 @@ or stops the program with one message listing every problem, each naming its con
 
     settings = load_settings()          # in stacks/__main__.py, before any component
     settings.network.zones              # 3 in prd, 2 in int/stg (from Pulumi.<stack>.yaml)
+    Network(env, settings.network_args())   # components get their Args from here, plus other components' Outputs
 
 Defaults live in Pulumi.yaml (the CLI merges them into each stack's config); environment differences
 live only in Pulumi.<stack>.yaml. Rules for production stacks hang off the `production` setting,
