@@ -63,7 +63,7 @@ checkov: $(VENV)/.installed checkov-venv ## checkov over every stack's rendered 
 	$(PY) -m tests.manifests.checkov_scan
 
 unit: setup
-	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90
+	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90 --durations=10
 
 test: setup lint typecheck hadolint workflows checkov unit ## Run every check CI runs: linters, type checks, all tests
 
