@@ -1,4 +1,4 @@
-"""Helm charts and values for the cluster's platform: ingress-nginx and cert-manager, as plain data.
+"""Helm charts and values for the cluster's platform: ingress-nginx, cert-manager, metrics-server, as plain data.
 
 No Pulumi import: infra/platform.py hands these dicts to `helm.v3.Release`, and tests read them
 directly. The ingress's retry and keep-alive values come from app/contract/ingress.py — the local
@@ -31,6 +31,12 @@ INGRESS_NGINX_CHART = ChartRef(
     name="ingress-nginx", version="4.15.1", repository="https://kubernetes.github.io/ingress-nginx"
 )
 CERT_MANAGER_CHART = ChartRef(name="oci://quay.io/jetstack/charts/cert-manager", version="v1.21.1")
+# metrics-server chart 3.13.0 (app v0.8.0), tag metrics-server-helm-chart-3.13.0 of kubernetes-sigs/metrics-server,
+# released 2025-07-22; still the newest chart in May 2026 (v0.8.1 shipped as an image only). Serves the
+# metrics.k8s.io API that the app's HorizontalPodAutoscaler reads CPU utilisation from.
+METRICS_SERVER_CHART = ChartRef(
+    name="metrics-server", version="3.13.0", repository="https://kubernetes-sigs.github.io/metrics-server/"
+)
 
 LETS_ENCRYPT_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -189,4 +195,37 @@ def cluster_issuer(*, acme_server: str, email: str, ingress_class: str) -> dict[
                 "solvers": [{"http01": {"ingress": {"ingressClassName": ingress_class}}}],
             }
         },
+    }
+
+
+METRICS_SERVER_LABELS = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": "metrics-server"}
+"""Labels of the metrics-server pods, as the chart sets them for a release named `metrics-server`."""
+
+
+def metrics_server_values(*, replicas: int) -> dict[str, Any]:
+    """Values for the metrics-server chart: ≥ 2 replicas on different nodes, a PDB, requests sized for ~100 nodes."""
+    return {
+        # Two or more, so the HPA keeps getting metrics while one pod is replaced or its node drained;
+        # while none answers, the metrics.k8s.io API is down and every HPA stops scaling.
+        "replicas": replicas,
+        # minAvailable 1: a drain never evicts the last one. AlwaysAllow: a crash-looping pod never blocks a drain.
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        # Preferred, not required: a required rule would block the rollout's surge pod when replicas == nodes.
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": METRICS_SERVER_LABELS},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        },
+        # The chart's defaults (upstream's sizing for up to ~100 nodes), written out so a preview shows a change,
+        # plus a memory limit: metrics-server's memory grows with pods and nodes, never with traffic.
+        "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
     }

@@ -1,6 +1,6 @@
-"""Cluster platform: ingress-nginx behind an AWS NLB, and cert-manager with Let's Encrypt ClusterIssuers.
+"""Cluster platform: ingress-nginx behind an AWS NLB, cert-manager with Let's Encrypt ClusterIssuers, metrics-server.
 
-Both charts install through `helm.v3.Release`, which runs Helm itself (hooks included: ingress-nginx's
+All charts install through `helm.v3.Release`, which runs Helm itself (hooks included: ingress-nginx's
 admission-webhook jobs and cert-manager's startup check are hooks that `helm.v4.Chart` would skip).
 
 Example::
@@ -8,6 +8,7 @@ Example::
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     ingress = IngressController("prd", IngressControllerArgs(replicas=3), opts=on_cluster)
     certs = CertIssuers("prd", CertIssuersArgs(acme_email="ops@example.org"), opts=on_cluster)
+    metrics = MetricsServer("prd", MetricsServerArgs(replicas=2), opts=on_cluster)  # HPAs read CPU from it
     ingress.hostname            # the NLB's DNS name, for the Route53 record
 
 ingress-nginx is retired upstream (no fixes after March 2026). Everything routing-specific sits in
@@ -27,11 +28,13 @@ from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    METRICS_SERVER_CHART,
     ChartRef,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
     issuer_name,
+    metrics_server_values,
 )
 
 RELEASE_TIMEOUT_S = 600
@@ -181,3 +184,32 @@ class CertIssuers(pulumi.ComponentResource):
             self.issuer_names[server] = issuer_name(server)
         self.resources = [self.release, *issuers]
         self.register_outputs({"issuers": self.issuer_names})
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsServerArgs:
+    """How metrics-server, the source of the HorizontalPodAutoscaler's CPU figures, runs."""
+
+    replicas: int = 2
+    """metrics-server pods; ≥ 2 so the metrics API stays up while one is replaced or its node drained."""
+    namespace: str = "metrics-server"
+    """Namespace of metrics-server (Pod Security `restricted`: the chart's pods run non-root, read-only)."""
+
+
+class MetricsServer(pulumi.ComponentResource):
+    """metrics-server, serving the metrics.k8s.io API: without it an HPA holds its floor and never scales."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: MetricsServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:MetricsServer", name, None, opts)
+        namespace = _namespace(f"{name}-metrics-server-namespace", args.namespace, "restricted", self)
+        self.release = _release(
+            f"{name}-metrics-server",
+            METRICS_SERVER_CHART,
+            release_name="metrics-server",  # fixes the pods' instance label (METRICS_SERVER_LABELS)
+            namespace=namespace,
+            values=metrics_server_values(replicas=args.replicas),
+            parent=self,
+        )
+        self.register_outputs({"namespace": args.namespace})

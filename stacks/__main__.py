@@ -13,7 +13,7 @@ from infra.ci_access import CiAccess
 from infra.cluster import Cluster
 from infra.dns import Dns
 from infra.network import Network
-from infra.platform import CertIssuers, IngressController
+from infra.platform import CertIssuers, IngressController, MetricsServer
 from infra.registry import ImageRegistry
 from infra.smoke_test import SmokeTest, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
@@ -27,6 +27,7 @@ cluster = Cluster(env, settings.cluster_args(private_subnet_ids=network.private_
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 ingress = IngressController(env, settings.ingress_controller_args(), opts=on_cluster)
 certs = CertIssuers(env, settings.cert_issuers_args(), opts=on_cluster)
+metrics = MetricsServer(env, settings.metrics_server_args(), opts=on_cluster)  # the HPA reads CPU from it
 dns = Dns(env, settings.dns_args(target_hostname=ingress.hostname))
 registry = ImageRegistry(env, settings.registry_args()) if settings.owns_registry else None
 registry_url = registry.repository_url if registry else None  # None: pods pull from the configured repository
@@ -37,7 +38,7 @@ workload = Workload(
         settings=settings.app,
         provider=cluster.provider,
         image_repository=registry_url,
-        depends_on=[ingress.release, *certs.resources, dns],  # the app's objects wait for the platform
+        depends_on=[ingress.release, *certs.resources, metrics.release, dns],  # the app's objects wait for the platform
     ),
 )
 released = [workload.deployment, workload.ingress]  # what the smoke test and a canary step wait for

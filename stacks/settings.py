@@ -42,7 +42,7 @@ from infra.dns import DnsArgs
 from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.network import NetworkArgs
 from infra.node_types import NODE_INSTANCE_TYPES
-from infra.platform import CertIssuersArgs, IngressControllerArgs
+from infra.platform import CertIssuersArgs, IngressControllerArgs, MetricsServerArgs
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 
@@ -53,6 +53,7 @@ PRODUCTION_MIN_ZONES = 3
 PRODUCTION_MIN_REPLICAS = 3
 MIN_NODES = 2
 MIN_INGRESS_REPLICAS = 2
+MIN_METRICS_SERVER_REPLICAS = 2
 MIN_NODE_DISK_GB = 20
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
@@ -122,10 +123,12 @@ class ClusterSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class PlatformSettings:
-    """Cluster-wide services the app relies on: ingress and certificates."""
+    """Cluster-wide services the app relies on: ingress, certificates and the metrics its autoscaler reads."""
 
     ingress_replicas: int
     """ingress-nginx controller pods (≥ 2, spread over nodes and zones)."""
+    metrics_server_replicas: int
+    """metrics-server pods (≥ 2, so the HPA's metrics survive a node drain)."""
     acme_email: str
     """Contact address Let's Encrypt writes to about expiring certificates."""
     acme_server: str
@@ -226,6 +229,10 @@ class StackSettings:
     def cert_issuers_args(self) -> CertIssuersArgs:
         """cert-manager, answering HTTP-01 challenges through the app's IngressClass."""
         return CertIssuersArgs(acme_email=self.platform.acme_email, ingress_class=self.app.ingress_class)
+
+    def metrics_server_args(self) -> MetricsServerArgs:
+        """metrics-server, the source of the CPU utilisation the app's HorizontalPodAutoscaler scales on."""
+        return MetricsServerArgs(replicas=self.platform.metrics_server_replicas)
 
     def dns_args(self, *, target_hostname: pulumi.Input[str]) -> DnsArgs:
         """The app's host name, pointing at the ingress load balancer."""
@@ -459,6 +466,7 @@ def _service_cidr_check(read: _Reader, service_cidr: str, vpc_cidr: str) -> None
 
 def _platform(read: _Reader, production: bool) -> PlatformSettings:
     replicas = read.whole("ingressReplicas", MIN_INGRESS_REPLICAS)
+    metrics_server_replicas = read.whole("metricsServerReplicas", MIN_METRICS_SERVER_REPLICAS)
     email = read.text("acmeEmail")
     read.check(not email or bool(_EMAIL.fullmatch(email)), "acmeEmail", f"{email!r} is not an email address")
     server = read.text("acmeServer")
@@ -471,7 +479,12 @@ def _platform(read: _Reader, production: bool) -> PlatformSettings:
         read.check(
             server in ("", "production"), "acmeServer", "must be production in production (staging is untrusted)"
         )
-    return PlatformSettings(ingress_replicas=replicas, acme_email=email, acme_server=server or "staging")
+    return PlatformSettings(
+        ingress_replicas=replicas,
+        metrics_server_replicas=metrics_server_replicas,
+        acme_email=email,
+        acme_server=server or "staging",
+    )
 
 
 RELEASE_KEYS = {
@@ -627,6 +640,7 @@ CONFIG_KEYS = [
     "logRetentionDays",
     "deletionProtection",
     "ingressReplicas",
+    "metricsServerReplicas",
     "acmeEmail",
     "acmeServer",
     "domain",

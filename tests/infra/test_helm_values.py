@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from infra.helm_values import (
+    CERT_MANAGER_CHART,
     CONTROLLER_LABELS,
+    INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    METRICS_SERVER_CHART,
+    METRICS_SERVER_LABELS,
     NLB_DRAIN,
+    ChartRef,
     LoadBalancerDrain,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
+    metrics_server_values,
 )
 
 
@@ -53,6 +61,27 @@ def test_drain_arithmetic_follows_the_health_check(interval: int, threshold: int
     assert drain.detection == interval * threshold
     assert drain.shutdown_grace == drain.detection + drain.propagation_margin
     assert drain.termination_grace > drain.shutdown_grace + drain.drain
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_metrics_server_stays_available_through_drains_and_upgrades(replicas: int) -> None:
+    values = metrics_server_values(replicas=replicas)
+    assert values["replicas"] == replicas
+    assert values["podDisruptionBudget"] == {
+        "enabled": True,
+        "minAvailable": 1,
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+    assert values["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    (term,) = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
+
+
+@pytest.mark.parametrize("chart", [INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART], ids=lambda c: c.name)
+def test_every_chart_is_pinned_to_one_exact_version(chart: ChartRef) -> None:
+    # A range ("3.13.x", "^3.12") would let Helm upgrade the platform without a preview showing it.
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version), f"{chart.name} {chart.version!r} is not one version"
 
 
 def test_cert_manager_installs_its_crds_and_runs_two_of_everything() -> None:

@@ -116,6 +116,7 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
     ("int", {"clusterAdminRoles": ["ops team!"]}, "'ops team!' is not an IAM role name"),
     ("int", {"logRetentionDays": 10}, "example-app:logRetentionDays must be one of CloudWatch's periods"),
     ("int", {"ingressReplicas": 1}, "example-app:ingressReplicas must be ≥ 2, got 1"),
+    ("int", {"metricsServerReplicas": 1}, "example-app:metricsServerReplicas must be ≥ 2, got 1"),
     ("int", {"domain": None}, "example-app:domain is not set"),
     ("int", {"domain": ""}, "example-app:domain is empty"),
     ("int", {"domain": "Example.COM"}, "example-app:domain 'Example.COM' is not a lower-case DNS name"),

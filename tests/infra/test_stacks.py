@@ -8,7 +8,13 @@ from collections.abc import Callable
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING
-from infra.helm_values import CERT_MANAGER_CHART, INGRESS_NGINX_CHART, LETS_ENCRYPT_SERVERS
+from infra.helm_values import (
+    CERT_MANAGER_CHART,
+    INGRESS_NGINX_CHART,
+    LETS_ENCRYPT_SERVERS,
+    METRICS_SERVER_CHART,
+    METRICS_SERVER_LABELS,
+)
 from infra.policy import check
 from tests.infra.conftest import ACCOUNT_ID, RELEASE_TAG, STACKS, Graph
 
@@ -18,7 +24,7 @@ GraphOf = Callable[[str], Graph]
 SHAPE = {"int": (2, 1), "stg": (2, 1), "prd": (3, 3)}
 ISSUER = {"int": "letsencrypt-staging", "stg": "letsencrypt-production", "prd": "letsencrypt-production"}
 HOST = {"int": "example-app.int.example.com", "stg": "example-app.stg.example.com", "prd": "example-app.example.com"}
-OUR_COMPONENTS = ("Network", "Cluster", "IngressController", "CertIssuers", "Dns")
+OUR_COMPONENTS = ("Network", "Cluster", "IngressController", "CertIssuers", "MetricsServer", "Dns")
 
 pytestmark = pytest.mark.parametrize("stack", STACKS)
 
@@ -119,7 +125,7 @@ def test_kubeconfig_reaches_the_provider_only_as_a_secret(stack: str, stack_grap
 def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     releases = {r.inputs["name"]: r.inputs for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
-    assert set(releases) == {"ingress-nginx", "cert-manager"}
+    assert set(releases) == {"ingress-nginx", "cert-manager", "metrics-server"}
     nginx, certs = releases["ingress-nginx"], releases["cert-manager"]
     assert (nginx["chart"], nginx["version"]) == (INGRESS_NGINX_CHART.name, "4.15.1")
     assert nginx["repositoryOpts"]["repo"] == INGRESS_NGINX_CHART.repository
@@ -133,6 +139,29 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     assert controller["metrics"]["enabled"] is True
     assert controller["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
     assert nginx["atomic"] is True and certs["atomic"] is True
+
+
+def test_metrics_server_feeds_the_hpa_from_two_pods_behind_a_pdb(stack: str, stack_graph: GraphOf) -> None:
+    graph = stack_graph(stack)
+    (hpa,) = graph.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert hpa.inputs["spec"]["metrics"][0]["resource"]["name"] == "cpu"  # what metrics-server serves
+    (release,) = [r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "metrics-server"]
+    metrics = release.inputs
+    assert (metrics["chart"], metrics["version"]) == (METRICS_SERVER_CHART.name, "3.13.0")
+    assert metrics["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/metrics-server/"
+    assert metrics["atomic"] is True
+    values = metrics["values"]
+    assert values["replicas"] >= 2
+    assert values["podDisruptionBudget"]["enabled"] is True and values["podDisruptionBudget"]["minAvailable"] == 1
+    (term,) = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
+    assert values["resources"]["requests"]["cpu"] and values["resources"]["limits"]["memory"]
+    (namespace,) = [
+        r for r in graph.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "metrics-server"
+    ]
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert graph.waits_for(release, namespace)
+    assert graph.waits_for(hpa, release), "the HPA would exist before anything serves the CPU metrics it scales on"
 
 
 def test_both_lets_encrypt_issuers_exist_and_the_app_uses_its_stacks_one(stack: str, stack_graph: GraphOf) -> None:
@@ -162,7 +191,7 @@ def test_dns_record_follows_the_ingress_load_balancer(stack: str, stack_graph: G
     assert alias["evaluateTargetHealth"] is True
 
 
-def test_app_objects_wait_for_ingress_nginx_and_cert_manager(stack: str, stack_graph: GraphOf) -> None:
+def test_app_objects_wait_for_the_platform_releases(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     releases = {r.inputs["name"]: r for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
     issuer = next(
@@ -176,7 +205,7 @@ def test_app_objects_wait_for_ingress_nginx_and_cert_manager(stack: str, stack_g
     ]
     assert app_objects, "the app's Deployment/Service/Ingress are not wired into stacks/__main__.py"
     for obj in app_objects:
-        for platform in (releases["ingress-nginx"], releases["cert-manager"], issuer):
+        for platform in (releases["ingress-nginx"], releases["cert-manager"], releases["metrics-server"], issuer):
             assert graph.waits_for(obj, platform), f"{obj.name} does not wait for {platform.name}"
 
 
