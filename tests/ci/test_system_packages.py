@@ -6,6 +6,7 @@ would install the snap, by a `snap` on PATH that records its arguments (snapd ca
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,8 +134,16 @@ def test_an_unknown_command_is_refused(tmp_path: Path) -> None:
 
 
 def test_make_system_packages_runs_the_script() -> None:
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would add "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     result = subprocess.run(
-        ["make", "-n", "system-packages"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False
+        ["make", "-n", "--no-print-directory", "system-packages"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "bash .ci/system-packages.sh"
