@@ -101,17 +101,19 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM, mark the worker draining (/readyz → 503) before gunicorn's own graceful exit."""
+    """On SIGTERM, start gunicorn's graceful exit and mark the worker draining (/readyz → 503)."""
     previous = signal.getsignal(signal.SIGTERM)
 
-    def drain_then_exit(signum: int, frame: Any) -> None:
+    def exit_and_drain(signum: int, frame: Any) -> None:
         from app.web import DRAINING
 
-        DRAINING.start()
+        # gunicorn's handler first: once it has stopped keep-alive, no 503 can go out on a connection
+        # that still says "keep-alive" (a request thread may answer between the two calls).
         if callable(previous):
             previous(signum, frame)
+        DRAINING.start()
 
-    signal.signal(signal.SIGTERM, drain_then_exit)
+    signal.signal(signal.SIGTERM, exit_and_drain)
     # signal.signal() drops the SA_RESTART gunicorn asked for: keep SIGTERM from interrupting active requests.
     signal.siginterrupt(signal.SIGTERM, False)
 

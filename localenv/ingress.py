@@ -264,6 +264,8 @@ class Ingress:
         else:
             self.port = free_port()
         self.admin_port = free_port()
+        while self.admin_port == self.port:  # a requested port may equal one the kernel offers
+            self.admin_port = free_port()
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.state_dir / "nginx-temp" / sub).mkdir(parents=True, exist_ok=True)
         conf = self.state_dir / "nginx.conf"

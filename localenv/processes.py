@@ -27,11 +27,26 @@ LOOPBACK = "127.0.0.1"
 REGISTRY_FILE = "processes.json"
 
 
+# Ports handed out lately. The kernel may return the same free port to two bind(0) calls in a row
+# when the first taker has not bound it yet (seen here: nginx's admin and client ports came out equal),
+# so a port is not handed out twice within this window.
+_RECENT_PORTS: list[int] = []
+_RECENT_PORTS_KEPT = 256
+_RECENT_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on loopback that nothing listens on right now and that this process has not just handed out."""
+    with _RECENT_PORTS_LOCK:
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind((LOOPBACK, 0))
+                port = int(probe.getsockname()[1])
+            if port not in _RECENT_PORTS:
+                break
+        _RECENT_PORTS.append(port)
+        del _RECENT_PORTS[:-_RECENT_PORTS_KEPT]
+        return port
 
 
 def ensure_port_free(port: int, flag: str = "--port") -> None:
