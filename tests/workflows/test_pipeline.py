@@ -216,7 +216,7 @@ def test_a_failure_before_the_up_does_not_deploy(deploy_stack: dict[str, Any]) -
     assert not run.did_run("rollback-up")
 
 
-# --- concurrency, permissions, pinning, injection --------------------------------------------------
+# --- concurrency, permissions, injection (pins: test_action_pins.py) ----------------------------
 
 
 def _jobs_running_pulumi_up(workflows: dict[str, Workflow]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -277,35 +277,6 @@ def test_aws_credentials_come_only_from_oidc_role_assumption(workflows: dict[str
             for step in job.get("steps", []):
                 if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
                     assert set(step["with"]) == {"role-to-assume", "aws-region", "role-session-name"}
-
-
-PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?P<comment>.*)$")
-
-
-def test_every_third_party_action_is_pinned_to_a_commit_with_its_version(workflows: dict[str, Workflow]) -> None:
-    seen = 0
-    for workflow in workflows.values():
-        for number, line in enumerate(workflow.text.splitlines(), start=1):
-            if not re.match(r"^\s*(?:-\s+)?uses:", line):
-                continue
-            if re.match(r"^\s*(?:-\s+)?uses:\s*\$/", line):
-                continue  # this repository at the running commit
-            match = PINNED.match(line)
-            assert match, f"{workflow.name}:{number}: cannot read {line.strip()!r}"
-            assert re.fullmatch(r"[0-9a-f]{40}", match["ref"]), f"{workflow.name}:{number}: pin to a commit SHA"
-            assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", match["comment"]), f"{workflow.name}:{number}: add # vX.Y.Z"
-            seen += 1
-    assert seen >= 10
-
-
-def test_one_version_per_action(workflows: dict[str, Workflow]) -> None:
-    pins: dict[str, set[str]] = {}
-    for workflow in workflows.values():
-        for line in workflow.text.splitlines():
-            match = PINNED.match(line)
-            if match:
-                pins.setdefault(match["action"], set()).add(match["ref"])
-    assert pins and all(len(refs) == 1 for refs in pins.values()), pins
 
 
 def _runs(workflows: dict[str, Workflow]) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,36 @@ def load_workflow(path: Path) -> Workflow:
     """Parse one workflow file."""
     text = path.read_text(encoding="utf-8")
     return Workflow(path=path, text=text, data=yaml.safe_load(text))
+
+
+# `uses: owner/repo[/path]@ref  # comment` on a step or a job (a reusable workflow in another repository).
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?P<comment>.*)$")
+_ANY_USES = re.compile(r"^\s*(?:-\s+)?uses:")
+# GitHub's self-repository syntax (FACTS.md): this repository at the running commit, nothing to pin.
+_THIS_REPOSITORY = re.compile(r"^\s*(?:-\s+)?uses:\s*(?:\$/|\./)")
+
+
+@dataclass(frozen=True)
+class ActionUse:
+    """One `uses:` line naming code from another repository, as written: action, ref and trailing comment."""
+
+    where: str
+    """`<workflow file>:<line>`, for messages."""
+    action: str
+    ref: str
+    comment: str
+    """What follows the ref on the line, e.g. ` # v6.0.0`."""
+
+
+def action_uses(workflow: Workflow) -> list[ActionUse]:
+    """Every `uses:` line that runs another repository's code; a line this cannot read is an error."""
+    found = []
+    for number, line in enumerate(workflow.text.splitlines(), start=1):
+        if not _ANY_USES.match(line) or _THIS_REPOSITORY.match(line):
+            continue
+        where = f"{workflow.name}:{number}"
+        match = _USES.match(line)
+        if not match:
+            raise ValueError(f"{where}: cannot read {line.strip()!r} as owner/repo@ref")
+        found.append(ActionUse(where=where, action=match["action"], ref=match["ref"], comment=match["comment"]))
+    return found
