@@ -124,7 +124,7 @@ cd "$project"
 pulumi stack init engine-check --non-interactive
 
 up() { # LOG: pulumi up, its output kept in LOG and shown
-  pulumi up --yes --non-interactive --stack engine-check 2>&1 | tee "$1"
+  pulumi up --yes --non-interactive --color never --stack engine-check 2>&1 | tee "$1"
   return "${PIPESTATUS[0]}"
 }
 
@@ -141,7 +141,7 @@ port=${url##*:}
 pulumi config set baseUrl "$url"
 pulumi config set expectedVersion v1.0.0
 pulumi config set timeout 30
-pulumi preview --non-interactive --stack engine-check
+pulumi preview --non-interactive --color never --stack engine-check
 up "$work/create.log"
 expect_report v1.0.0
 echo "::endgroup::"
@@ -167,7 +167,7 @@ expect_report v1.1.0 # the failed update left the last passing state
 echo "::endgroup::"
 
 echo "::group::destroy: the provider stored in the state deletes the resource"
-pulumi destroy --yes --non-interactive --stack engine-check
+pulumi destroy --yes --non-interactive --color never --stack engine-check
 echo "::endgroup::"
 
 echo "engine check passed: preview, create, update, the failing up and destroy ran the SmokeTest under pulumi $(pulumi version)."
