@@ -9,7 +9,7 @@ applied to the real Pulumi.yaml and the real files by tests/infra/test_pulumi_en
     launch = launch_dynamic_provider(location.pwd, provider_environment(options), is_file, is_dir)
 
 The decisions are pure (the filesystem is asked through the predicates passed in); starting a host
-process and talking to it is `DynamicProviderHost`.
+process and talking to it over gRPC are `start_dynamic_provider_host` and `DynamicProviderHost`.
 """
 
 from __future__ import annotations
