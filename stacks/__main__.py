@@ -3,7 +3,8 @@
 import sys
 from pathlib import Path
 
-# Pulumi runs this file from inside stacks/ (pulumi/pulumi#7360); app/ and infra/ live one level up.
+# Pulumi runs this folder from inside it, so only stacks/ is on sys.path (pulumi/pulumi v3.259.0 getPwdMain,
+# sdk/python/cmd/pulumi-language-python-exec: chdir, runpy.run_path(".")); the packages live one level up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
