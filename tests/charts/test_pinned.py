@@ -6,12 +6,22 @@ is that the runner checks what the program really installs, with the program's v
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import pytest
 
 from infra.helm_values import CERT_MANAGER_CHART, INGRESS_NGINX_CHART, METRICS_SERVER_CHART
+from tests.charts.check import Release, check_release
+from tests.charts.conftest import write_tiny_chart
 from tests.charts.pinned import (
     STACKS,
     StackReleases,
@@ -106,3 +116,49 @@ def test_a_chart_lands_where_the_check_looks(releases: dict[str, StackReleases],
 def test_whole_pulumi_numbers_reach_helm_as_integers() -> None:
     assert as_helm_number({"a": 2.0, "b": [1.5, 3.0], "c": "2.0"}) == {"a": 2, "b": [1.5, 3], "c": "2.0"}
     assert isinstance(as_helm_number(2.0), int)
+
+
+@pytest.fixture
+def chart_repository(tmp_path: Path) -> Iterator[str]:
+    """A Helm chart repository on loopback (port picked by the kernel) holding the tiny chart, 0.1.0."""
+    served = tmp_path / "repository"
+    served.mkdir()
+    helm.package(write_tiny_chart(tmp_path / "source"), destination=served)
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_port}"
+    helm.repo_index_generate(served, base_url=url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_chart_is_pulled_from_its_repository_where_the_check_finds_it(chart_repository: str, tmp_path: Path) -> None:
+    # The real pull (Helm through helm-python-sdk), from a repository on loopback, in a process of its own
+    # whose Helm cache and configuration live in tmp_path rather than the user's home.
+    root, home = tmp_path / "charts", tmp_path / "home"
+    release = {"chart": "tiny", "version": "0.1.0", "repository": chart_repository, "name": "demo", "namespace": "d"}
+    script = (
+        "import json, sys; from pathlib import Path; from tests.charts.pinned import Release, pull; "
+        "print(pull(Path(sys.argv[1]), [Release(**json.loads(sys.argv[2]))]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(root), json.dumps(release)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pulled = chart_dir(root, Release(**release))
+    assert (pulled / "Chart.yaml").is_file()
+    assert check_release(pulled, Release(**release), kube_version="1.35") == []
