@@ -8,8 +8,11 @@ same run creates. Nothing here repeats a chart version or a value.
     python -m tests.charts.pinned pull DIR    # download every chart the program installs into DIR/<chart>/ (network)
     python -m tests.charts.pinned check DIR   # render and check each stack's releases against DIR (offline)
 
-CI runs both (`.ci/charts`, job "charts" in .github/workflows/ci.yml); here the chart sources can come from
-their repositories at the pinned tags instead (README "Verified here, without a cloud").
+CI runs both (`.ci/charts`, job "charts" in .github/workflows/ci.yml). Without the network, `check` takes the
+charts' sources from their repositories at the pinned tags, laid out as `pull` leaves them, e.g.
+`git -C ingress-nginx archive helm-chart-4.15.1 charts/ingress-nginx | tar -x` moved to
+DIR/ingress-nginx-4.15.1/ingress-nginx. cert-manager's source Chart.yaml says version v0.0.0 (its release
+tool fills it in): set `version` and `appVersion` to v1.21.1 in that copy, never in a repository.
 """
 
 from __future__ import annotations
