@@ -49,7 +49,7 @@ def release_image_problems(settings: StackSettings, images: ReleaseImages) -> li
         found = images.find(repository, tag)
         if not found.digest:
             if not images.repository_exists(repository):
-                return [_missing_repository(settings, repository, tag)]
+                return [f"{_missing_repository(settings, repository, tag)} (ECR lookup: {found.error or 'no image'})"]
             problems.append(
                 f"{key} {tag}: no such image in ECR repository {repository.display}. Push it first: push the git "
                 f"tag {tag} (the Deploy workflow's build job pushes the image, then deploys it) or re-run its "
@@ -68,7 +68,8 @@ def _missing_repository(settings: StackSettings, repository: EcrRepository, tag:
     if settings.owns_registry:
         return (
             f"ECR repository {repository.display} does not exist yet, so image {tag} cannot be in it: this stack "
-            f"creates it in its platform phase. Run `pulumi up -s {stack}` without imageTag first "
+            f"creates it in its platform phase (if it does exist, this identity cannot read it: check the AWS "
+            f"credentials). Run `pulumi up -s {stack}` without imageTag first "
             f"(`pulumi config rm -s {stack} imageTag` if Pulumi.{stack}.yaml holds one), then release {tag} "
             f"({FIRST_DEPLOY})"
         )
