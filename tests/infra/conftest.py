@@ -6,16 +6,24 @@ real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI d
 Fixtures:
     stack_graph(stack)            -> Graph of a real stack (cached per session)
     run_program(stack, overrides) -> Run(graph, stopped): stopped is the program's message, or None
+
+Both opt in to Pulumi.yaml's placeholder domain and contact (`allow_placeholders=True`, which only code can
+pass: the real program refuses them), run outside GitHub Actions unless given `github_repository`, and
+find the release images `images` in a fake ECR (the real program looks each one up before it deploys).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 import pytest
@@ -26,6 +34,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 from infra.policy import Resource, Secret
+from stacks import settings as stack_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "example-app"
@@ -35,6 +44,19 @@ ACCOUNT_ID = "123456789012"
 NLB_ZONE_ID = "Z2IFOLAFXWLO4F"
 RELEASE_TAG = "v1.2.3"
 """The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
+NEXT_RELEASE_TAG = "v2.0.0"
+"""A newer release, also pushed (the canary tests run it beside RELEASE_TAG)."""
+
+
+def image_digest(tag: str) -> str:
+    """The digest the fake ECR gives `tag`'s image."""
+    return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+
+
+PUSHED = {tag: image_digest(tag) for tag in (RELEASE_TAG, NEXT_RELEASE_TAG)}
+"""The fake ECR repository's images by tag: what the build job would have pushed."""
+NOT_FOUND = "reading ECR Images: couldn't find resource"
+"""How the aws_ecr_image data source reports a missing image or repository (its image_data_source.go)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +134,8 @@ class Graph:
 
     stack: str
     resources: list[Registered]
+    lookups: list[Lookup] = field(default_factory=list)
+    """Every invoke (AWS lookup) of the run, in order."""
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     """Names of the outputs Pulumi stores encrypted and masks."""
@@ -197,13 +221,33 @@ def unwrap_secrets(value: Any) -> Any:
 
 
 class StackMocks(pulumi.runtime.Mocks):
-    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
+    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked.
 
-    def __init__(self, region: str, zones_available: int = 4) -> None:
+    `images` is the ECR repository's content by tag (None: the repository does not exist yet, a new account).
+    """
+
+    def __init__(self, region: str, zones_available: int = 4, images: Mapping[str, str] | None = None) -> None:
         self.region = region
         self.zones_available = zones_available
+        self.images = images
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+    def _ecr(self, lookup: str, args: Mapping[str, Any]) -> Any:
+        """ECR's answers; a missing image or repository fails the invoke as the provider does."""
+        name = args.get("repositoryName") or args.get("name", "")
+        account = args.get("registryId") or ACCOUNT_ID
+        url = f"{account}.dkr.ecr.{args.get('region') or self.region}.amazonaws.com/{name}"
+        if self.images is None:
+            return {}, [("", NOT_FOUND)]
+        if lookup == "aws:ecr/getRepository:getRepository":
+            return {"name": name, "registryId": account, "repositoryUrl": url, "id": name}
+        digest = self.images.get(args.get("imageTag", ""))
+        if digest is None:
+            return {}, [("", NOT_FOUND)]
+        return {"id": digest, "imageDigest": digest, "imageUri": f"{url}@{digest}", "repositoryName": name}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:  # type: ignore[override]
+        if args.token in ("aws:ecr/getImage:getImage", "aws:ecr/getRepository:getRepository"):
+            return self._ecr(args.token, args.args)
         zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
         answers: dict[str, Callable[[], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
@@ -260,12 +304,28 @@ class StackMocks(pulumi.runtime.Mocks):
         return f"{name}-id", state
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """One invoke the program made: its token, arguments, and how many resources were registered before it."""
+
+    token: str
+    args: dict[str, Any]
+    registered_before: int
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs."""
+    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs, and each lookup."""
 
     def __init__(self, mocks: StackMocks) -> None:
         super().__init__(mocks)
         self.registered: list[Registered] = []
+        self.lookups: list[Lookup] = []
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
+        _ensure_event_loop()
+        args = dict(rpc.deserialize_properties(request.args))
+        self.lookups.append(Lookup(token=request.tok, args=args, registered_before=len(self.registered)))
+        return super().Invoke(request)
 
     def _record(self, request: Any, read: bool) -> None:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -310,17 +370,34 @@ class ProgramStoppedError(Exception):
         self.graph = graph
 
 
-def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4) -> Graph:
-    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    allow_placeholders: bool,
+    zones_available: int = 4,
+    images: Mapping[str, str] | None = PUSHED,
+    github_repository: str | None = None,
+) -> Graph:
+    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops.
+
+    `allow_placeholders` hands the program's settings loader the keyword only code can pass (Pulumi.yaml's
+    example.com domain and contact are refused otherwise); `images` is the fake ECR repository (None: it
+    does not exist); `github_repository` runs the program as a GitHub Actions job of that repository.
+    """
     values = stack_config(stack, overrides)
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region, zones_available)
+    mocks = StackMocks(region, zones_available, images)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     root = pulumi_settings.get_root_resource()
-    graph = Graph(stack=stack, resources=monitor.registered)
+    graph = Graph(stack=stack, resources=monitor.registered, lookups=monitor.lookups)
+    # The program reads GITHUB_ACTIONS itself (stacks/settings.py read_ci_job); CI's own `make test` runs in
+    # GitHub Actions, so every run sets the variables it means instead of inheriting the job's.
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": github_repository} if github_repository else {}
+    loader = functools.partial(stack_settings.load_settings, allow_placeholders=allow_placeholders)
 
     @pulumi.runtime.test
     def program() -> Any:
@@ -336,10 +413,14 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_a
 
         return pulumi.Output.from_input(collect())
 
-    try:
-        program()
-    except pulumi.RunError as error:
-        raise ProgramStoppedError(str(error), graph) from None
+    with mock.patch.dict(os.environ), mock.patch.object(stack_settings, "load_settings", loader):
+        for name in ("GITHUB_ACTIONS", "GITHUB_REPOSITORY"):
+            os.environ.pop(name, None)
+        os.environ.update(github)
+        try:
+            program()
+        except pulumi.RunError as error:
+            raise ProgramStoppedError(str(error), graph) from None
     return graph
 
 
@@ -350,7 +431,7 @@ def stack_graph() -> Callable[[str], Graph]:
 
     def get(stack: str) -> Graph:
         if stack not in cache:
-            cache[stack] = run_stack(stack, {"imageTag": RELEASE_TAG})
+            cache[stack] = run_stack(stack, {"imageTag": RELEASE_TAG}, allow_placeholders=True)
         return cache[stack]
 
     return get
@@ -366,12 +447,18 @@ class Run:
 
 @pytest.fixture
 def run_program() -> Callable[..., Run]:
-    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2})."""
+    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2}).
 
-    def run(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4) -> Run:
+    imageTag is RELEASE_TAG unless overridden ({"imageTag": None}: the platform phase); placeholders are
+    allowed unless `allow_placeholders=False`; other keywords go to `run_stack`.
+    """
+
+    def run(
+        stack: str, overrides: Mapping[str, Any] | None = None, *, allow_placeholders: bool = True, **options: Any
+    ) -> Run:
         try:
             config = {"imageTag": RELEASE_TAG, **(overrides or {})}
-            return Run(run_stack(stack, config, zones_available=zones_available), None)
+            return Run(run_stack(stack, config, allow_placeholders=allow_placeholders, **options), None)
         except ProgramStoppedError as error:
             return Run(error.graph, error.message)
 

@@ -87,5 +87,5 @@ def test_a_bad_ci_setting_names_its_key_and_registers_nothing(
 def test_ci_roles_need_the_shared_registry_to_be_ecr(run_program: Callable[..., Any]) -> None:
     run = run_program("stg", {"githubRepository": REPOSITORY, "imageRepository": "ghcr.io/acme/example-app"})
     assert run.stopped is not None
-    assert "example-app:imageRepository must be an ECR repository URL for the CI roles" in run.stopped
+    assert "example-app:imageRepository 'ghcr.io/acme/example-app' must be an ECR repository URL" in run.stopped
     assert not [r for r in run.graph.resources if not r.read]
