@@ -33,7 +33,6 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from infra.policy import Resource, Secret
 from stacks import settings as stack_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,14 +147,6 @@ class Graph:
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
-    def policy_resources(self) -> list[Resource]:
-        """Every registered (not read) resource, as the policy rules take them."""
-        return [
-            Resource(type=r.type, name=r.name, inputs=to_policy_inputs(r.raw_inputs))
-            for r in self.resources
-            if not r.read
-        ]
-
     def by_urn(self, urn: str) -> Registered:
         return next(r for r in self.resources if r.urn == urn)
 
@@ -194,17 +185,6 @@ class Graph:
                 # Depending on a component means depending on everything inside it.
                 todo.extend(r.urn for r in self.resources if r.parent == urn)
         return False
-
-
-def to_policy_inputs(value: Any) -> Any:
-    """Inputs as infra/policy.py sees them: secrets wrapped in policy.Secret, everything else plain."""
-    if rpc.is_rpc_secret(value):
-        return Secret(unwrap_secrets(value))
-    if isinstance(value, dict):
-        return {k: to_policy_inputs(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_policy_inputs(v) for v in value]
-    return value
 
 
 def unwrap_secrets(value: Any) -> Any:
