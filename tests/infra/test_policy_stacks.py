@@ -38,7 +38,7 @@ def pack_violations() -> ViolationsOf:
     def get(shape: str) -> list[Violation]:
         if shape not in cache:
             stack, settings = SHAPES[shape]
-            cache[shape] = run_pack(from_graph(run_stack(stack, settings)), stack=stack)
+            cache[shape] = run_pack(from_graph(run_stack(stack, settings, allow_placeholders=False)), stack=stack)
         return cache[shape]
 
     return get
@@ -54,7 +54,7 @@ def test_stack_passes_policy(shape: str, policy: str, pack_violations: Violation
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_input_is_a_plain_text_credential(stack: str) -> None:
     # Checked here, not in the pack: only the mock harness sees which inputs are secrets.
-    for r in from_graph(run_stack(stack, OPERATOR_SETTINGS)):
+    for r in from_graph(run_stack(stack, OPERATOR_SETTINGS, allow_placeholders=False)):
         marked = Resource(type=r.type, name=r.name, props=with_secrets_marked(r.props))
         assert list(no_plain_secrets(marked, "example-app", stack)) == [], r.name
 
