@@ -35,6 +35,13 @@ ACCOUNT_ID = "123456789012"
 NLB_ZONE_ID = "Z2IFOLAFXWLO4F"
 RELEASE_TAG = "v1.2.3"
 """The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
+OPERATOR_ROLE = "Admin"
+"""The IAM role the mocked `pulumi up` runs as; every run lists it in clusterAdminRoles unless told otherwise."""
+
+
+def caller_arn(role: str) -> str:
+    """What STS GetCallerIdentity returns for a session of `role` (its name, never its path)."""
+    return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.rsplit('/', 1)[-1]}/operator-session"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -199,9 +206,10 @@ def unwrap_secrets(value: Any) -> Any:
 class StackMocks(pulumi.runtime.Mocks):
     """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
 
-    def __init__(self, region: str, zones_available: int = 4) -> None:
+    def __init__(self, region: str, zones_available: int = 4, caller: str = "") -> None:
         self.region = region
         self.zones_available = zones_available
+        self.caller = caller or caller_arn(OPERATOR_ROLE)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
@@ -218,8 +226,8 @@ class StackMocks(pulumi.runtime.Mocks):
             },
             "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/deployer",
-                "userId": "AROAEXAMPLE",
+                "arn": self.caller,
+                "userId": "AROAEXAMPLE:operator-session",
                 "id": ACCOUNT_ID,
             },
             "aws:route53/getZone:getZone": lambda: {
@@ -310,11 +318,14 @@ class ProgramStoppedError(Exception):
         self.graph = graph
 
 
-def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4) -> Graph:
-    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
-    values = stack_config(stack, overrides)
+def run_stack(
+    stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4, caller: str = ""
+) -> Graph:
+    """Run stacks/__main__.py for `stack` under mocks as `caller` (an STS ARN; default: OPERATOR_ROLE, listed
+    in clusterAdminRoles unless `overrides` sets them); raise ProgramStoppedError if the program stops."""
+    values = stack_config(stack, {"clusterAdminRoles": [OPERATOR_ROLE], **(overrides or {})})
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region, zones_available)
+    mocks = StackMocks(region, zones_available, caller)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
@@ -366,12 +377,13 @@ class Run:
 
 @pytest.fixture
 def run_program() -> Callable[..., Run]:
-    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2})."""
+    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2}),
+    optionally as another AWS identity (`caller=caller_arn("Ops")`)."""
 
-    def run(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4) -> Run:
+    def run(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4, caller: str = "") -> Run:
         try:
             config = {"imageTag": RELEASE_TAG, **(overrides or {})}
-            return Run(run_stack(stack, config, zones_available=zones_available), None)
+            return Run(run_stack(stack, config, zones_available=zones_available, caller=caller), None)
         except ProgramStoppedError as error:
             return Run(error.graph, error.message)
 
