@@ -252,7 +252,10 @@ class StackMocks(pulumi.runtime.Mocks):
                 "certificateAuthority": {"data": "LS0tLS1CRUdJTi1DQS0tLS0t"},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{name}"}]}],
             },
-            "aws:iam/role:Role": {"name": name},
+            "aws:iam/role:Role": {  # a named role keeps its name; others get the logical one (auto-naming)
+                "name": inputs.get("name", name),
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', name)}",
+            },
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
             "aws:ecr/repository:Repository": {
