@@ -44,8 +44,10 @@ COREDNS = "coredns"
 
 BEFORE_NODES = (VPC_CNI, KUBE_PROXY)
 """DaemonSets a node needs before it turns Ready: without a CNI (which reaches the API server through
-kube-proxy's Service routes) a node never becomes Ready and the node group's creation fails. With no
-node to run on, a DaemonSet has nothing to wait for, so these add-ons turn ACTIVE before any node exists."""
+kube-proxy's Service routes) a node never becomes Ready and the node group's creation fails
+(NodeCreationFailure). A DaemonSet with no node to run on has nothing to wait for, so the add-on can turn
+ACTIVE first (terraform-aws-modules/terraform-aws-eks v21.19.0 README creates the vpc-cni and
+eks-pod-identity-agent DaemonSets `before_compute`; kube-proxy is a DaemonSet the same way)."""
 AFTER_NODES = (COREDNS,)
 """Deployments that need nodes to schedule on: EKS reports coredns DEGRADED (and its creation waits until
 it times out) while no node can run its pods."""

@@ -9,8 +9,9 @@ principal can be in only one access entry (EKS User Guide creating-access-entrie
 creator's role in `clusterAdminRoles` as well made CreateAccessEntry fail. Which identity is "the
 creator" is also history the program cannot see on a later run (an operator creates the cluster, CI
 updates it), so skipping "the caller's" entry would flip between runs. With every entry explicit the
-set is the same whoever runs `pulumi up`, and the bootstrap flag is a create-time setting
-(CreateAccessConfigRequest), set before anything was ever deployed.
+set is the same whoever runs `pulumi up`. The bootstrap flag is a create-time setting (CloudFormation
+AWS::EKS::Cluster AccessConfig: "Update requires: Replacement"; terraform-aws-modules/terraform-aws-eks
+v21 hardcodes it to false for the same reason); nothing had been deployed when it was turned off.
 
 What keeps the deploying identity able to reach the API it installs charts through: the program
 refuses to run as an identity that none of these entries would let in, before any resource exists::
