@@ -11,7 +11,7 @@ import pulumi
 
 from infra.canary import Canary, CanaryArgs, release_output
 from infra.ci_access import CiAccess
-from infra.cluster import Cluster
+from infra.cluster import Cluster, require_api_access
 from infra.dns import Dns
 from infra.network import Network
 from infra.platform import CertIssuers, IngressController, MetricsServer
@@ -24,6 +24,8 @@ from stacks.settings import load_settings
 settings = load_settings()  # validates everything before any resource exists
 require_release_images(settings, EcrImages())  # the app's image is in ECR, or the program stops here
 env = settings.stack
+# The identity running this must reach the cluster's API it installs charts through (infra/cluster_access.py).
+require_api_access(env, admin_roles=settings.cluster.admin_roles, other_roles=settings.ci_roles)
 
 network = Network(env, settings.network_args())
 cluster = Cluster(env, settings.cluster_args(private_subnet_ids=network.private_subnet_ids))

@@ -34,7 +34,8 @@ from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
 from app.contract.settings import is_hostname
 from infra import cidr
-from infra.ci_access import CiAccessArgs
+from infra.addons import ADDON_VERSIONS
+from infra.ci_access import CI_ROLE_KINDS, CiAccessArgs, ci_role_name
 from infra.ci_policy import (
     is_bucket_name,
     is_ecr_repository_url,
@@ -205,6 +206,13 @@ class StackSettings:
     def url(self) -> str:
         """The app's public URL."""
         return f"https://{self.dns.host}"
+
+    @property
+    def ci_roles(self) -> tuple[str, ...]:
+        """The workflows' IAM roles this stack creates and lets into its cluster; none without a repository."""
+        if not self.ci.repository:
+            return ()
+        return tuple(ci_role_name(self.project, self.stack, kind) for kind in CI_ROLE_KINDS)
 
     @property
     def owns_registry(self) -> bool:
@@ -411,6 +419,11 @@ def _cluster(read: _Reader, stack: str, network: NetworkSettings, production: bo
         not version or version in SUPPORTED_KUBERNETES_VERSIONS,
         "kubernetesVersion",
         f"{version!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+    )
+    read.check(  # the cluster's add-ons are pinned per Kubernetes version
+        version not in SUPPORTED_KUBERNETES_VERSIONS or version in ADDON_VERSIONS,
+        "kubernetesVersion",
+        f"{version!r} has no pinned EKS add-on versions; pin them in infra/addons.py first",
     )
     service_cidr = read.text("serviceCidr")
     _service_cidr_check(read, service_cidr, network.cidr)

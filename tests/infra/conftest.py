@@ -56,6 +56,13 @@ PUSHED = {tag: image_digest(tag) for tag in (RELEASE_TAG, NEXT_RELEASE_TAG)}
 """The fake ECR repository's images by tag: what the build job would have pushed."""
 NOT_FOUND = "reading ECR Images: couldn't find resource"
 """How the aws_ecr_image data source reports a missing image or repository (its image_data_source.go)."""
+OPERATOR_ROLE = "Admin"
+"""The IAM role the mocked `pulumi up` runs as; every run lists it in clusterAdminRoles unless told otherwise."""
+
+
+def caller_arn(role: str) -> str:
+    """What STS GetCallerIdentity returns for a session of `role` (its name, never its path)."""
+    return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.rsplit('/', 1)[-1]}/operator-session"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -203,13 +210,17 @@ def unwrap_secrets(value: Any) -> Any:
 class StackMocks(pulumi.runtime.Mocks):
     """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked.
 
-    `images` is the ECR repository's content by tag (None: the repository does not exist yet, a new account).
+    `images` is the ECR repository's content by tag (None: the repository does not exist yet, a new account);
+    `caller` is what STS GetCallerIdentity answers (default: a session of OPERATOR_ROLE).
     """
 
-    def __init__(self, region: str, zones_available: int = 4, images: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, region: str, zones_available: int = 4, images: Mapping[str, str] | None = None, caller: str = ""
+    ) -> None:
         self.region = region
         self.zones_available = zones_available
         self.images = images
+        self.caller = caller or caller_arn(OPERATOR_ROLE)
 
     def _ecr(self, lookup: str, args: Mapping[str, Any]) -> Any:
         """ECR's answers; a missing image or repository fails the invoke as the provider does."""
@@ -242,8 +253,8 @@ class StackMocks(pulumi.runtime.Mocks):
             },
             "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/deployer",
-                "userId": "AROAEXAMPLE",
+                "arn": self.caller,
+                "userId": "AROAEXAMPLE:operator-session",
                 "id": ACCOUNT_ID,
             },
             "aws:route53/getZone:getZone": lambda: {
@@ -268,7 +279,10 @@ class StackMocks(pulumi.runtime.Mocks):
                 "certificateAuthority": {"data": "LS0tLS1CRUdJTi1DQS0tLS0t"},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{name}"}]}],
             },
-            "aws:iam/role:Role": {"name": name},
+            "aws:iam/role:Role": {  # a named role keeps its name; others get the logical one (auto-naming)
+                "name": inputs.get("name", name),
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', name)}",
+            },
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
             "aws:ecr/repository:Repository": {
@@ -358,16 +372,19 @@ def run_stack(
     zones_available: int = 4,
     images: Mapping[str, str] | None = PUSHED,
     github_repository: str | None = None,
+    caller: str = "",
 ) -> Graph:
     """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops.
 
     `allow_placeholders` hands the program's settings loader the keyword only code can pass (Pulumi.yaml's
     example.com domain and contact are refused otherwise); `images` is the fake ECR repository (None: it
-    does not exist); `github_repository` runs the program as a GitHub Actions job of that repository.
+    does not exist); `github_repository` runs the program as a GitHub Actions job of that repository;
+    `caller` is the AWS identity (an STS ARN; default: OPERATOR_ROLE, listed in clusterAdminRoles unless
+    `overrides` sets them).
     """
-    values = stack_config(stack, overrides)
+    values = stack_config(stack, {"clusterAdminRoles": [OPERATOR_ROLE], **(overrides or {})})
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region, zones_available, images)
+    mocks = StackMocks(region, zones_available, images, caller)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
@@ -430,7 +447,8 @@ def run_program() -> Callable[..., Run]:
     """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2}).
 
     imageTag is RELEASE_TAG unless overridden ({"imageTag": None}: the platform phase); placeholders are
-    allowed unless `allow_placeholders=False`; other keywords go to `run_stack`.
+    allowed unless `allow_placeholders=False`; other keywords go to `run_stack` (e.g. another AWS identity,
+    `caller=caller_arn("Ops")`).
     """
 
     def run(
