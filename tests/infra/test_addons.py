@@ -80,9 +80,9 @@ def test_settings_refuse_a_supported_kubernetes_version_whose_addons_are_not_pin
     monkeypatch.setattr(settings, "ADDON_VERSIONS", {v: p for v, p in ADDON_VERSIONS.items() if v != "1.34"})
     raw, region = _raw("int", {"kubernetesVersion": "1.34"})
     with pytest.raises(SettingsError, match=r"kubernetesVersion '1\.34' has no pinned EKS add-on versions"):
-        settings.parse_settings(raw, stack="int", region=region)
+        settings.parse_settings(raw, stack="int", region=region, allow_placeholders=True)
     raw, region = _raw("int", {"kubernetesVersion": "1.35"})
-    assert settings.parse_settings(raw, stack="int", region=region).cluster.version == "1.35"
+    assert settings.parse_settings(raw, stack="int", region=region, allow_placeholders=True).cluster.version == "1.35"
 
 
 def test_addons_a_node_needs_come_before_nodes_and_dns_after() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from infra.policy import RESOURCE_RULES, STACK_RULES, Resource, no_plain_secrets
-from tests.infra.conftest import RELEASE_TAG, STACKS, Run, run_stack
+from tests.infra.conftest import NEXT_RELEASE_TAG, RELEASE_TAG, STACKS, Run, run_stack
 from tests.infra.crossguard import Violation, from_graph, run_pack, with_secrets_marked
 
 OPERATOR_SETTINGS = {
@@ -24,7 +24,7 @@ OPERATOR_SETTINGS = {
 # Each stack file as released, and prd in the middle of a canary release (a second Deployment, Service,
 # NetworkPolicy and Ingress).
 SHAPES = {stack: (stack, OPERATOR_SETTINGS) for stack in STACKS} | {
-    "prd-canary": ("prd", {**OPERATOR_SETTINGS, "releaseStrategy": "canary", "canaryTag": "v1.2.4"})
+    "prd-canary": ("prd", {**OPERATOR_SETTINGS, "releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG})
 }
 
 ViolationsOf = Callable[[str], list[Violation]]

@@ -131,7 +131,7 @@ def test_every_pulumi_run_in_ci_passes_only_the_release_and_reads_the_committed_
     workflows: dict[str, Workflow],
 ) -> None:
     steps = _pulumi_steps(workflows)
-    assert len(steps) == 3  # the release's up, the rollback's up, CI's preview
+    assert len(steps) == 4  # the release's policy preview, its up, the rollback's up, CI's preview
     for where, step in steps:
         settings = step["with"]
         config = yaml.safe_load(settings["config-map"])
