@@ -50,6 +50,7 @@ from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.network import NetworkArgs
 from infra.node_types import NODE_INSTANCE_TYPES
 from infra.platform import CertIssuersArgs, IngressControllerArgs, MetricsServerArgs
+from infra.policy import is_placeholder_name
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 
@@ -600,25 +601,14 @@ def _registry(read: _Reader) -> None:
     )
 
 
-RESERVED_DOMAINS = ("example", "invalid", "localhost", "test", "example.com", "example.net", "example.org")
-"""Names no one can register (RFC 2606 §2–3, RFC 6761 §6.2–6.5): no Route53 zone is yours there, and no
-mailbox reads the mail. Pulumi.yaml's placeholders (`example.com`, `hostmaster@example.com`) are among them."""
-
-
-def is_reserved_domain(name: str) -> bool:
-    """True for a reserved name or any name under one (`example.com`, `int.example.com`, `app.test`)."""
-    name = name.strip().lower().rstrip(".")
-    return any(name == reserved or name.endswith(f".{reserved}") for reserved in RESERVED_DOMAINS)
-
-
 def _placeholders(read: _Reader, stack: str, dns: DnsSettings, platform: PlatformSettings) -> None:
-    if dns.domain and is_reserved_domain(dns.domain):
+    if dns.domain and is_placeholder_name(dns.domain):
         read.problems.append(
             f"{read.key('domain')} {dns.domain!r} is a placeholder (a reserved example domain, RFC 2606): set your "
             f"Route53 zone with `pulumi config set -s {stack} domain <your-zone>` and commit Pulumi.{stack}.yaml"
         )
     mail_domain = platform.acme_email.rpartition("@")[2]
-    if mail_domain and is_reserved_domain(mail_domain):
+    if mail_domain and is_placeholder_name(mail_domain):
         read.problems.append(
             f"{read.key('acmeEmail')} {platform.acme_email!r} is a placeholder (no mailbox at a reserved domain, and "
             "Let's Encrypt may refuse it): set a real address with "
