@@ -17,7 +17,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from app.contract import AppSettings
-from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_TIMEOUT
+from app.smoke import RELEASE_PATIENCE
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
 from localenv import LocalEnvironment
@@ -143,8 +143,8 @@ def test_args_from_settings_are_sized_to_the_stack() -> None:
     app = AppSettings(image_repository="example-app", image_tag="v1.2.3", host="example-app.example.com")
     args = smoke_test_args(app, "https://example-app.example.com")
     assert args.expected_version == "v1.2.3"
-    assert args.consecutive == max(DEFAULT_CONSECUTIVE, 2 * app.replicas)
-    assert args.timeout == max(DEFAULT_TIMEOUT, app.timing.rollout_timeout)
+    assert args.consecutive == max(RELEASE_PATIENCE.consecutive, 2 * app.replicas)
+    assert args.timeout == max(RELEASE_PATIENCE.timeout, app.timing.rollout_timeout)
     wide = smoke_test_args(dataclasses.replace(app, replicas=5), "https://example-app.example.com")
     assert wide.consecutive == 10
 

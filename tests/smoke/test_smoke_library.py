@@ -77,7 +77,9 @@ def healthy_release(version_for: Callable[[int], str]) -> Route:
 
 @pytest.mark.process
 def test_release_passes_against_the_real_app(app_v1: RunningApp) -> None:
-    report = smoke.check_release(app_v1.url, "v1.0.0", consecutive=3, timeout=10, interval=0.05)
+    report = smoke.check_release(
+        app_v1.url, "v1.0.0", patience=smoke.Patience(consecutive=3, timeout=10, interval=0.05)
+    )
     assert report.ok, report.message()
     assert report.problems == []
     assert [o.seen for o in report.observations if o.check == "version"] == ["v1.0.0"] * 3
@@ -89,7 +91,9 @@ def test_release_passes_against_the_real_app(app_v1: RunningApp) -> None:
 @pytest.mark.process
 def test_wrong_expected_version_fails_within_the_timeout_and_says_what_it_saw(app_v1: RunningApp) -> None:
     started = time.monotonic()
-    report = smoke.check_release(app_v1.url, "v2.0.0", consecutive=3, timeout=1.0, interval=0.1)
+    report = smoke.check_release(
+        app_v1.url, "v2.0.0", patience=smoke.Patience(consecutive=3, timeout=1.0, interval=0.1)
+    )
     took = time.monotonic() - started
     assert not report.ok
     assert took < 1.0 + smoke.REQUEST_TIMEOUT
@@ -110,14 +114,21 @@ def test_https_with_an_untrusted_certificate_is_reported_as_a_tls_problem(
     certificate = make_certificate(tmp_path / "tls")
     with serve_app("v1.0.0", tmp_path, certfile=certificate.certfile, keyfile=certificate.keyfile) as running:
         assert running.url.startswith("https://")
-        untrusted = smoke.check_release(running.url, "v1.0.0", consecutive=2, timeout=0.5, interval=0.1)
+        untrusted = smoke.check_release(
+            running.url, "v1.0.0", patience=smoke.Patience(consecutive=2, timeout=0.5, interval=0.1)
+        )
         trusted = smoke.check_release(
-            running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1, verify=str(certificate.certfile)
+            running.url,
+            "v1.0.0",
+            patience=smoke.Patience(consecutive=2, timeout=5, interval=0.1),
+            verify=str(certificate.certfile),
         )
         direct = smoke.check_tls(running.url)
         # How `pulumi up` trusts int's Let's Encrypt staging chain: the provider inherits the environment.
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.certfile))
-        from_environment = smoke.check_release(running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1)
+        from_environment = smoke.check_release(
+            running.url, "v1.0.0", patience=smoke.Patience(consecutive=2, timeout=5, interval=0.1)
+        )
     assert from_environment.ok, from_environment.message()
     assert not untrusted.ok
     tls_problems = [p for p in untrusted.problems if p.startswith("TLS did not verify for 127.0.0.1")]
@@ -137,14 +148,14 @@ def test_tls_check_has_nothing_to_verify_on_plain_http() -> None:
 def test_waits_while_the_old_version_still_answers() -> None:
     # The first five answers come from the old release, as during a rollout.
     with scripted_server(healthy_release(lambda n: "v1" if n < 5 else "v2")) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=3, timeout=10, interval=0.01)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=3, timeout=10, interval=0.01))
     assert result.ok, result.problems
     assert [o.seen for o in result.observations] == ["v1"] * 5 + ["v2"] * 3
 
 
 def test_alternating_versions_never_count_as_consecutive() -> None:
     with scripted_server(healthy_release(lambda n: ("v1", "v2")[n % 2])) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=2, timeout=0.5, interval=0.01)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=2, timeout=0.5, interval=0.01))
     assert not result.ok
     assert "longest run 1" in result.problems[0]
     assert "v2 ×" in result.problems[0] and "v1 ×" in result.problems[0]
@@ -159,7 +170,7 @@ def test_broken_release_reports_every_problem_at_once() -> None:
         return 200, "text/html", "<html><body>welcome</body></html>"
 
     with scripted_server(route) as url:
-        report = smoke.check_release(url, "v2", consecutive=1, timeout=0.2, interval=0.05)
+        report = smoke.check_release(url, "v2", patience=smoke.Patience(consecutive=1, timeout=0.2, interval=0.05))
     assert not report.ok
     version_problem, health_problem, page_problem = report.problems
     assert "saw: (not JSON) ×" in version_problem
@@ -174,7 +185,7 @@ def test_error_status_and_missing_field_are_observed_not_raised() -> None:
         return 200, "application/json", json.dumps({"commit": "abc"})
 
     with scripted_server(route) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=1, timeout=0.1, interval=0.05)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=1, timeout=0.1, interval=0.05))
     assert [o.status for o in result.observations][:2] == [502, 200]
     assert result.observations[0].seen == "<h1>502 Bad Gateway</h1>"
     assert result.observations[1].seen == "(no version field)"
@@ -185,7 +196,9 @@ def test_nothing_listening_is_no_answer() -> None:
     with socket.socket() as probe:  # a port the kernel just handed out and nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    report = smoke.check_release(f"http://127.0.0.1:{port}", "v1", consecutive=1, timeout=0.1, interval=0.05)
+    report = smoke.check_release(
+        f"http://127.0.0.1:{port}", "v1", patience=smoke.Patience(consecutive=1, timeout=0.1, interval=0.05)
+    )
     assert not report.ok
     assert "no answer (ConnectionError" in report.problems[0]
     assert report.problems[1].startswith("/healthz gave no answer")
@@ -208,7 +221,9 @@ def test_unusable_base_url_is_one_clear_problem(url: str, words: str) -> None:
 
 def test_consecutive_must_be_positive() -> None:
     with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
-        smoke.wait_for_version("http://127.0.0.1:1", "v1", consecutive=0)
+        smoke.wait_for_version(
+            "http://127.0.0.1:1", "v1", patience=smoke.Patience(consecutive=0, timeout=1, interval=1)
+        )
 
 
 def test_page_version_reads_the_version_element_only() -> None:
