@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from app.contract import AppSettings
-from app.smoke import RELEASE_PATIENCE
+from app.timing import Timing
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
 from localenv import LocalEnvironment
@@ -139,14 +138,28 @@ def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_pa
     assert base64.b64decode(pickled)  # stored as base64 text in the state
 
 
-def test_args_from_settings_are_sized_to_the_stack() -> None:
-    app = AppSettings(image_repository="example-app", image_tag="v1.2.3", host="example-app.example.com")
+@pytest.mark.parametrize(
+    ("replicas", "progress_deadline", "consecutive", "timeout"),
+    [
+        (2, 300, 5, 335.0),  # at least the release patience's 5 in a row; a rollout may take 300 + grace 35 s
+        (3, 300, 6, 335.0),  # two answers from each pod in a row
+        (5, 300, 10, 335.0),
+        (3, 60, 6, 120.0),  # a quick rollout still waits the release patience's 120 s (DNS, first certificate)
+    ],
+)
+def test_args_from_settings_are_sized_to_the_stack(
+    replicas: int, progress_deadline: int, consecutive: int, timeout: float
+) -> None:
+    app = AppSettings(
+        image_repository="example-app",
+        image_tag="v1.2.3",
+        host="example-app.example.com",
+        replicas=replicas,
+        max_replicas=max(replicas, 6),
+        timing=Timing(progress_deadline=progress_deadline),
+    )
     args = smoke_test_args(app, "https://example-app.example.com")
-    assert args.expected_version == "v1.2.3"
-    assert args.consecutive == max(RELEASE_PATIENCE.consecutive, 2 * app.replicas)
-    assert args.timeout == max(RELEASE_PATIENCE.timeout, app.timing.rollout_timeout)
-    wide = smoke_test_args(dataclasses.replace(app, replicas=5), "https://example-app.example.com")
-    assert wide.consecutive == 10
+    assert (args.expected_version, args.consecutive, args.timeout) == ("v1.2.3", consecutive, timeout)
 
 
 def test_impossible_args_are_refused_with_the_values() -> None:
