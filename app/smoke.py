@@ -48,6 +48,24 @@ class Patience:
     interval: float
     """Seconds between two /version polls."""
 
+    def __post_init__(self) -> None:
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+
+    def problem(self) -> str | None:
+        """Why these numbers could never let a release pass (one sentence), or None when they can."""
+        if self.consecutive < 1:
+            return f"consecutive must be ≥ 1, got {self.consecutive}"
+        if not self.interval > 0:
+            return f"interval must be > 0 s, got {self.interval}"
+        if not self.timeout >= self.consecutive * self.interval:
+            return (
+                f"timeout {self.timeout:g} s is shorter than {self.consecutive} polls {self.interval:g} s apart, "
+                "so the check could never pass; wait longer or poll more often"
+            )
+        return None
+
 
 RELEASE_PATIENCE = Patience(consecutive=5, timeout=120.0, interval=1.0)
 """A release on EKS (`pulumi up`'s SmokeTest, the smoke suite, `python -m app.smoke`): old pods keep
@@ -215,8 +233,6 @@ def wait_for_version(
 ) -> CheckResult:
     """Poll /version until it reports `expected_version` on `patience.consecutive` requests in a row, or time out."""
     consecutive, timeout, interval = patience.consecutive, patience.timeout, patience.interval
-    if consecutive < 1:
-        raise ValueError(f"consecutive must be ≥ 1, got {consecutive}")
     own = session or requests.Session()
     url = _join(base_url, VERSION_PATH)
     started = time.monotonic()
@@ -384,14 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=default.interval, help="seconds between polls")
     parser.add_argument("--ca-bundle", default=None, help="PEM file of CAs to trust instead of the system's")
     args = parser.parse_args(argv)
-    if args.consecutive < 1:
-        parser.error(f"--consecutive must be ≥ 1, got {args.consecutive}")
-    report = check_release(
-        args.base_url,
-        args.expected_version,
-        patience=Patience(consecutive=args.consecutive, timeout=args.timeout, interval=args.interval),
-        verify=args.ca_bundle or True,
-    )
+    try:
+        patience = Patience(consecutive=args.consecutive, timeout=args.timeout, interval=args.interval)
+    except ValueError as error:
+        parser.error(f"--{error}")
+    report = check_release(args.base_url, args.expected_version, patience=patience, verify=args.ca_bundle or True)
     print(report.message())
     return 0 if report.ok else 1
 

@@ -22,7 +22,7 @@ import pulumi
 import pulumi.dynamic
 
 from app.contract import AppSettings
-from app.smoke import RELEASE_PATIENCE
+from app.smoke import RELEASE_PATIENCE, Patience
 
 # Inputs whose change means "check again"; anything else in the state is the last report.
 CHECKED_INPUTS = ("base_url", "expected_version", "consecutive", "timeout", "interval", "ca_bundle")
@@ -139,11 +139,10 @@ class SmokeTest(pulumi.dynamic.Resource):
     """The last passing report: what the checks saw."""
 
     def __init__(self, name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if args.consecutive < 1 or args.timeout <= 0 or args.interval <= 0:
-            raise ValueError(
-                f"smoke test {name}: consecutive must be ≥ 1 and timeout and interval > 0, "
-                f"got {args.consecutive}, {args.timeout}, {args.interval}"
-            )
+        try:  # the checks' own rule: numbers that could never let a release pass are refused here
+            Patience(consecutive=args.consecutive, timeout=args.timeout, interval=args.interval)
+        except ValueError as error:
+            raise ValueError(f"smoke test {name}: {error}") from None
         props = {
             "base_url": args.base_url,
             "expected_version": args.expected_version,

@@ -162,9 +162,18 @@ def test_args_from_settings_are_sized_to_the_stack(
     assert (args.expected_version, args.consecutive, args.timeout) == ("v1.2.3", consecutive, timeout)
 
 
-def test_impossible_args_are_refused_with_the_values() -> None:
-    with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
-        SmokeTest("smoke", SmokeTestArgs(base_url="https://x.example.com", expected_version="v1", consecutive=0))
+@pytest.mark.parametrize(
+    ("patience", "refusal"),
+    [
+        ({"consecutive": 0}, "consecutive must be ≥ 1, got 0"),
+        ({"interval": 0.0}, "interval must be > 0 s, got 0.0"),
+        ({"consecutive": 10, "timeout": 5.0}, "timeout 5 s is shorter than 10 polls 1 s apart"),
+    ],
+)
+def test_impossible_args_are_refused_with_the_values(patience: dict[str, float], refusal: str) -> None:
+    args = SmokeTestArgs(base_url="https://x.example.com", expected_version="v1", **patience)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"smoke test smoke: {refusal}"):
+        SmokeTest("smoke", args)
 
 
 def test_smoke_resource_runs_after_the_deployment_and_the_ingress() -> None:

@@ -54,8 +54,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--base-url needs --expected-version: the image tag that should answer, e.g. v1.2.3")
     if not is_valid_tag(version):
         raise pytest.UsageError(f"--expected-version {version!r} is not an image tag; use the release tag, e.g. v1.2.3")
-    if config.getoption("--smoke-consecutive") < 1:
-        raise pytest.UsageError("--smoke-consecutive must be ≥ 1")
+    try:
+        _patience(config)
+    except ValueError as error:
+        raise pytest.UsageError(f"--smoke-consecutive/--smoke-timeout: {error}") from None
+
+
+def _patience(config: pytest.Config) -> Patience:
+    """How hard the suite looks at a deployed environment: its options over the release patience."""
+    return Patience(
+        consecutive=config.getoption("--smoke-consecutive"),
+        timeout=config.getoption("--smoke-timeout"),
+        interval=RELEASE_PATIENCE.interval,
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -129,9 +140,5 @@ def release(request: pytest.FixtureRequest) -> Release:
         base_url=base_url,
         expected_version=config.getoption("--expected-version"),
         verify=config.getoption("--ca-bundle") or True,
-        patience=Patience(
-            consecutive=config.getoption("--smoke-consecutive"),
-            timeout=config.getoption("--smoke-timeout"),
-            interval=RELEASE_PATIENCE.interval,
-        ),
+        patience=_patience(config),
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from app import smoke
+from app.contract.canary import canary_replicas
+from localenv.profile import DEFAULT_REPLICAS
 from tests.smoke.appserver import RunningApp, make_certificate, serve_app
 from tests.smoke.conftest import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 
@@ -219,11 +221,33 @@ def test_unusable_base_url_is_one_clear_problem(url: str, words: str) -> None:
     assert report.observations == []
 
 
-def test_consecutive_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
-        smoke.wait_for_version(
-            "http://127.0.0.1:1", "v1", patience=smoke.Patience(consecutive=0, timeout=1, interval=1)
-        )
+@pytest.mark.parametrize(
+    ("consecutive", "timeout", "interval", "refusal"),
+    [
+        (0, 10.0, 1.0, "consecutive must be ≥ 1"),
+        (3, 10.0, 0.0, "interval must be > 0 s"),
+        (5, 4.9, 1.0, "timeout 4.9 s is shorter than 5 polls 1 s apart"),  # the streak could never complete
+    ],
+)
+def test_a_patience_that_could_never_pass_is_refused(
+    consecutive: int, timeout: float, interval: float, refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        smoke.Patience(consecutive=consecutive, timeout=timeout, interval=interval)
+
+
+def test_a_patience_just_long_enough_for_its_streak_is_accepted() -> None:
+    assert smoke.Patience(consecutive=5, timeout=5.0, interval=1.0).problem() is None
+
+
+def test_local_patience_sees_every_local_pod_in_its_streak() -> None:
+    # One local nginx round-robins over the ready pods: a streak at least as long as the pods means each
+    # of them answered the new version (every stable pod; every canary pod even at 100 %).
+    assert smoke.LOCAL_RELEASE_PATIENCE.consecutive >= DEFAULT_REPLICAS
+    assert smoke.LOCAL_CANARY_PATIENCE.consecutive >= canary_replicas(DEFAULT_REPLICAS, 100)
+    # The same checks at a human scale: the local ones give up sooner.
+    assert smoke.LOCAL_RELEASE_PATIENCE.timeout < smoke.RELEASE_PATIENCE.timeout
+    assert smoke.LOCAL_CANARY_PATIENCE.timeout < smoke.CANARY_PATIENCE.timeout
 
 
 def test_page_version_reads_the_version_element_only() -> None:
@@ -242,6 +266,10 @@ def test_command_line_exit_codes(app_v1: RunningApp, capsys: pytest.CaptureFixtu
         smoke.main([app_v1.url, "v1.0.0", "--consecutive", "0"])
     assert usage.value.code == 2
     assert "--consecutive must be ≥ 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        smoke.main([app_v1.url, "v1.0.0", "--consecutive", "5", "--timeout", "2", "--interval", "1"])
+    assert usage.value.code == 2
+    assert "--timeout 2 s is shorter than 5 polls 1 s apart" in capsys.readouterr().err
 
 
 @pytest.mark.process
