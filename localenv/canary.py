@@ -154,7 +154,7 @@ class LocalCanary:
 
     def _apply(self, controller: Controller, spec: DeploymentSpec) -> None:
         rollout = controller.apply(spec, allow_during_rollout=True)
-        bound = (spec.progress_deadline + spec.template.termination_grace) * 2
+        bound = spec.rollout_timeout * 2
         controller.wait_rollout(rollout, timeout=bound, drained=True)
         if rollout.state != COMPLETE:
             raise LocalEnvError(

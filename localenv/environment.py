@@ -248,7 +248,7 @@ class LocalEnvironment:
         if wait and spec is not None:
             # A rollout always ends: complete, or failed at the progress deadline; draining is bounded by the
             # grace period. The bound below only guards against a stuck machine.
-            bound = (spec.progress_deadline + spec.template.termination_grace) * (spec.replicas + 2)
+            bound = spec.rollout_timeout * (spec.replicas + 2)
             controller.wait_rollout(rollout, timeout=bound, drained=True)
         events = self._events.snapshot(since) if self._events else []
         return RolloutResult(
