@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup system-packages demo test lint typecheck hadolint workflows checkov-venv checkov unit bench clean
+.PHONY: help setup lock system-packages demo test lint typecheck hadolint workflows checkov-venv checkov unit bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -16,14 +16,36 @@ help: ## List the targets
 system-packages: ## Install the system packages (nginx + Lua, wrk, Chromium) when missing
 	@bash .ci/system-packages.sh
 
-$(VENV)/.installed: requirements.txt app/requirements.txt
+# Installs come only from the hashed locks (pip refuses any file whose hash the lock does not list), pip
+# itself included (the bundled pip installs the locked one), and a changed lock reinstalls. `make lock`
+# writes the locks from the hand-edited inputs.
+LOCK := requirements.lock
+$(VENV)/.installed: $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
 	@touch $@
 
 setup: system-packages $(VENV)/.installed ## Install everything (system packages, virtualenv, Python packages)
+
+# The locks, written by uv (UV_VERSION) in a throwaway virtualenv. uv rather than pip-compile: `--universal`
+# writes one lock valid on every platform and every Python ≥ 3.11 (CI and the image run 3.11, Ubuntu
+# 24.04's python3 is 3.12), with markers where they differ; pip-compile locks only for the machine it
+# runs on. Existing pins are kept while they satisfy the inputs; UPGRADE=1 moves to the newest allowed.
+# The image's lock takes the main lock as constraints (same versions and hashes) and wheels only, as
+# app/Dockerfile installs it. tests/deps fails while a lock no longer matches its input.
+UV_VERSION := 0.13.9
+LOCK_PYTHON := 3.11
+LOCK_OPTIONS := --universal --python-version $(LOCK_PYTHON) --generate-hashes --no-cache --quiet \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: ## Rewrite the hashed locks from requirements.txt and .ci/checkov.in (UPGRADE=1: newest allowed versions)
+	@tool=$$(mktemp -d) && trap 'rm -rf "$$tool"' EXIT && \
+	$(PYTHON) -m venv "$$tool/venv" && "$$tool/venv/bin/python" -m pip install -q 'uv==$(UV_VERSION)' && \
+	compile() { "$$tool/venv/bin/uv" pip compile $(LOCK_OPTIONS) "$$@"; } && \
+	compile requirements.txt -o $(LOCK) && \
+	compile app/requirements.txt --constraints $(LOCK) --only-binary :all: -o app/requirements.lock && \
+	compile .ci/checkov.in -o $(CHECKOV_LOCK) && \
+	echo "Locks written: commit them with the inputs; tests/deps checks they agree."
 
 demo: setup ## Bring the app up locally, roll it to a new version under live traffic, print the summary and chart
 	$(PY) -m localenv demo
@@ -47,13 +69,13 @@ workflows: $(VENV)/.installed
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# checkov in its own virtualenv: it pins older versions of packages the program uses (pulumi among them).
+# checkov in its own virtualenv and lock: it needs older releases of packages the program uses (packaging
+# and python-dateutil in .ci/checkov.lock against requirements.lock).
 CHECKOV_VENV := .venv-checkov
-CHECKOV_SPEC := checkov>=3.2,<4
-$(CHECKOV_VENV)/.installed:
+CHECKOV_LOCK := .ci/checkov.lock
+$(CHECKOV_VENV)/.installed: $(CHECKOV_LOCK)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install -q '$(CHECKOV_SPEC)'
+	$(CHECKOV_VENV)/bin/python -m pip install -q --require-hashes -r $(CHECKOV_LOCK)
 	@touch $@
 
 checkov-venv: $(CHECKOV_VENV)/.installed ## Install checkov into its own virtualenv (.venv-checkov)

@@ -50,6 +50,14 @@ from infra.ci_policy import (
 )
 from infra.cluster import grant_cluster_access
 
+CI_ROLE_KINDS = ("deploy", "preview")
+"""The workflows' two roles per stack; both get an EKS access entry (admin and view)."""
+
+
+def ci_role_name(project: str, environment: str, kind: str) -> str:
+    """The IAM role name of one of a stack's workflow roles, e.g. example-app-int-deploy."""
+    return f"{project}-{environment}-{kind}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class CiAccessArgs:
@@ -121,7 +129,7 @@ class CiAccess(pulumi.ComponentResource):
             """A role the given GitHub subjects assume, its permissions on the image repository and its EKS access."""
             role = aws.iam.Role(
                 f"{name}-{kind}",
-                name=f"{args.project}-{args.environment}-{kind}",
+                name=ci_role_name(args.project, args.environment, kind),
                 description=f"GitHub Actions {description}",
                 assume_role_policy=provider_arn.apply(lambda arn: json.dumps(trust_policy(arn, subjects=subjects))),
                 max_session_duration=MAX_SESSION_SECONDS,

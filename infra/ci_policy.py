@@ -231,7 +231,13 @@ _ECR_URL = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)
 
 def is_ecr_repository_url(text: str) -> bool:
     """True for `<account>.dkr.ecr.<region>.amazonaws.com/<name>`."""
-    return _ECR_URL.fullmatch(text) is not None
+    return ecr_repository_parts(text) is not None
+
+
+def ecr_repository_parts(repository_url: str) -> tuple[str, str, str] | None:
+    """(account, region, name) of `<account>.dkr.ecr.<region>.amazonaws.com/<name>`; None for anything else."""
+    match = _ECR_URL.fullmatch(repository_url)
+    return None if match is None else (match[1], match[2], match[3])
 
 
 def repository_arn(repository_url: str, partition: str = "aws") -> str:

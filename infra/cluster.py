@@ -1,4 +1,4 @@
-"""EKS: the control plane, its IAM and KMS, an OIDC provider for IRSA, and an ASG-backed managed node group.
+"""EKS: the control plane, its IAM and KMS, an OIDC provider for IRSA, its add-ons and an ASG-backed node group.
 
 Example::
 
@@ -8,6 +8,12 @@ Example::
 
 Node updates (AMI, version, launch template) go through EKS's managed rolling update: surge a node,
 drain the old one through the eviction API (PodDisruptionBudgets hold), one node at a time.
+
+Networking and DNS are EKS add-ons the program manages and pins (infra/addons.py): the VPC CNI (with
+NetworkPolicy enforced) and kube-proxy exist before the node group, because a node without them never
+turns Ready; CoreDNS comes after it, because its pods need nodes. The cluster is created without
+EKS's self-managed copies of them (`bootstrap_self_managed_addons=False`), so nothing is adopted or
+overwritten and the first node already runs the configuration declared here.
 """
 
 from __future__ import annotations
@@ -20,12 +26,20 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.addons import AFTER_NODES, BEFORE_NODES, VPC_CNI, addon_versions, configuration_values
 from infra.ci_policy import EKS_ADMIN_POLICY
+from infra.cluster_access import api_access_problem
 from infra.node_types import NODE_AMI_TYPE
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
-"""AWS managed policies every node needs: join the cluster, run the VPC CNI, pull images from ECR."""
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+"""AWS managed policies every node needs: join the cluster, pull images from ECR."""
+CNI_POLICY = "AmazonEKS_CNI_Policy"
+"""The VPC CNI's permissions (ENIs and their addresses). EKS recommends attaching it to an IRSA role of
+the `aws-node` service account rather than to the node role (EKS User Guide create-node-role,
+cni-iam-role), so no other process on a node can use them."""
+CNI_SERVICE_ACCOUNT = ("kube-system", "aws-node")
+"""Namespace and name of the VPC CNI's service account (EKS User Guide cni-iam-role)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +89,8 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     node_group: aws.eks.NodeGroup
+    addons: dict[str, aws.eks.Addon]
+    """The managed EKS add-ons by name (infra/addons.py)."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:Cluster", name, None, opts)
@@ -154,8 +170,13 @@ class Cluster(pulumi.ComponentResource):
             kubernetes_network_config={"service_ipv4_cidr": args.service_cidr},
             encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
-            # Access entries only (no aws-auth ConfigMap); whoever runs `pulumi up` first is admin.
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Access entries only (no aws-auth ConfigMap), every one of them owned by this program: no
+            # entry for "whoever created it", which EKS would add outside the program and which would
+            # collide with the same role in clusterAdminRoles (infra/cluster_access.py).
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
+            # No self-managed vpc-cni/kube-proxy/coredns at creation: the managed add-ons below are the
+            # only copies (CreateCluster bootstrapSelfManagedAddons; a create-time setting).
+            bootstrap_self_managed_addons=False,
             # Standard support only: extended support costs six times as much per cluster hour.
             upgrade_policy={"support_type": "STANDARD"},
             deletion_protection=args.deletion_protection,
@@ -184,6 +205,42 @@ class Cluster(pulumi.ComponentResource):
             )
             for policy in NODE_POLICIES
         ]
+
+        # The VPC CNI's AWS permissions through IRSA: only the aws-node service account can assume them.
+        cni_role = aws.iam.Role(
+            f"{name}-vpc-cni",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda parts: json.dumps(service_account_trust_policy(parts[0], parts[1], *CNI_SERVICE_ACCOUNT))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        cni_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-vpc-cni", role=cni_role.name, policy_arn=managed_policy(CNI_POLICY), opts=child
+        )
+        versions = addon_versions(args.version)  # the settings refuse a version without pins first
+
+        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource]) -> aws.eks.Addon:
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=versions[addon_name],
+                configuration_values=configuration_values(addon_name),
+                service_account_role_arn=cni_role.arn if addon_name == VPC_CNI else None,
+                # The program's configuration is the truth: on update EKS resets hand edits to it
+                # (PRESERVE would keep drift), and on create it adopts whatever a preserved predecessor
+                # left instead of failing (EKS User Guide creating-an-add-on, updating-an-add-on).
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                # Removing or replacing an add-on resource leaves its Kubernetes objects running, so it
+                # never cuts the network or DNS of running pods; deleting the cluster removes them anyway.
+                preserve=True,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
+
+        node_addons = [addon(a, [cni_policy] if a == VPC_CNI else []) for a in BEFORE_NODES]
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-nodes",
             description=f"Nodes of {args.name}: IMDSv2 only, encrypted gp3 root volume",
@@ -234,13 +291,18 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=node_policies,
+                # A node joins only with its CNI and kube-proxy in place, or it never turns Ready.
+                depends_on=[*node_policies, *node_addons],
                 # Autoscaling (or an operator) owns the current size; Pulumi owns the bounds.
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
 
-        for role in args.admin_roles:
+        # CoreDNS needs nodes to run on; until then EKS reports it DEGRADED and its creation waits.
+        cluster_addons = [addon(a, [self.node_group]) for a in AFTER_NODES]
+        self.addons = dict(zip((*BEFORE_NODES, *AFTER_NODES), (*node_addons, *cluster_addons), strict=True))
+
+        admin_grants = [
             grant_cluster_access(
                 f"{name}-admin-{role.replace('/', '-').lower()}",
                 cluster_name=cluster.name,
@@ -250,6 +312,8 @@ class Cluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+            for role in args.admin_roles
+        ]
 
         self.name = cluster.name
         self.oidc_provider_arn = oidc.arn
@@ -262,8 +326,10 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            # Releases and objects wait for nodes: nothing schedules before the node group exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
+            # Releases and objects wait for nodes and DNS (nothing schedules or resolves before), and for
+            # the admin access entries: the creator gets none of its own, so the API admits the identity
+            # running `pulumi up` only once its grant exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, *cluster_addons, *admin_grants]),
         )
         self.register_outputs(
             {
@@ -284,6 +350,43 @@ def _assume_role_policy(service: str) -> str:
             ],
         }
     )
+
+
+def service_account_trust_policy(
+    provider_arn: str, issuer_url: str, namespace: str, service_account: str
+) -> dict[str, object]:
+    """IRSA: only this Kubernetes service account, through the cluster's OIDC provider, may assume the role.
+
+    The condition keys are the issuer without its scheme (EKS User Guide cni-iam-role's trust policy).
+    """
+    issuer = issuer_url.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:aud": "sts.amazonaws.com",
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def require_api_access(stack: str, *, admin_roles: Sequence[str], other_roles: Sequence[str] = ()) -> None:
+    """Stop the program, before any resource exists, when its AWS identity could not use the cluster's API.
+
+    GetCallerIdentity needs no IAM permission, so CI's read-only roles can run it too.
+    """
+    caller = aws.get_caller_identity().arn
+    problem = api_access_problem(caller, admin_roles=admin_roles, other_roles=other_roles)
+    if problem:
+        raise pulumi.RunError(f"stack {stack!r}: {problem}")
 
 
 def kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -319,10 +422,13 @@ def grant_cluster_access(
     partition: str,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
-) -> aws.eks.AccessEntry:
-    """Let an IAM role into the cluster with one EKS access policy, cluster-wide (access entries, no aws-auth)."""
+) -> aws.eks.AccessPolicyAssociation:
+    """Let an IAM role into the cluster with one EKS access policy, cluster-wide (access entries, no aws-auth).
+
+    Returns the policy association: the role can use the API once it exists.
+    """
     entry = aws.eks.AccessEntry(name, cluster_name=cluster_name, principal_arn=principal_arn, tags=tags, opts=opts)
-    aws.eks.AccessPolicyAssociation(
+    return aws.eks.AccessPolicyAssociation(
         name,
         cluster_name=cluster_name,
         principal_arn=entry.principal_arn,
@@ -330,4 +436,3 @@ def grant_cluster_access(
         access_scope={"type": "cluster"},
         opts=opts,
     )
-    return entry

@@ -61,6 +61,11 @@ class LoadBalancerDrain:
     longer than that (`shutdown_grace`), then drain open requests, all inside the pod's grace period.
     The NLB's own target deregistration delay (300 s) applies only when a node leaves the target
     group (node replaced), after it has been drained of controller pods.
+
+    Still open (README "Draining the NLB", for the load balancer's redesign): the controller's /healthz,
+    its readiness probe, fails from SIGTERM on, so the pod turns unready — and kube-proxy stops handing
+    it connections — 20–30 s in, about when the NLB stops sending; and an NLB resets the open
+    connections of a target it marks unhealthy, which the in-tree controller cannot turn off.
     """
 
     health_check_interval: int = 10
@@ -72,7 +77,7 @@ class LoadBalancerDrain:
     propagation_margin: int = 10
     """Slack for the NLB to apply the health verdict across its nodes."""
     drain: int = 30
-    """Seconds nginx may take to finish open requests after it stops accepting."""
+    """Seconds nginx may take to finish open requests after it stops accepting (`worker-shutdown-timeout`)."""
     exit_margin: int = 20
     """Slack between the controller's own exit and the kubelet's SIGKILL."""
 
@@ -95,14 +100,22 @@ class LoadBalancerDrain:
 
 
 POST_SHUTDOWN_GRACE = 10
-"""ingress-nginx's own wait after nginx stopped (`--post-shutdown-grace-period`, default 10 s)."""
+"""ingress-nginx's own wait after nginx stopped (`--post-shutdown-grace-period`, default 10 s).
+
+kubernetes/ingress-nginx controller-v1.15.1 pkg/flags/flags.go; the controller waits for it after
+`Stop()` (internal/ingress/controller/nginx.go) has slept `--shutdown-grace-period` and nginx has quit.
+"""
 NLB_DRAIN = LoadBalancerDrain()
 CONTROLLER_LABELS = {
     "app.kubernetes.io/name": "ingress-nginx",
     "app.kubernetes.io/instance": "ingress-nginx",
     "app.kubernetes.io/component": "controller",
 }
-"""Labels of the controller pods, as the chart sets them for a release named `ingress-nginx`."""
+"""Labels of the controller pods, as the chart sets them for a release named `ingress-nginx`.
+
+helm-chart-4.15.1 templates/_helpers.tpl `ingress-nginx.selectorLabels` plus the component label of
+templates/controller-deployment.yaml; tests/charts checks the rendered pods carry them.
+"""
 
 
 def ingress_nginx_values(
@@ -112,19 +125,30 @@ def ingress_nginx_values(
     tuning: IngressTuning = INGRESS_TUNING,
     drain: LoadBalancerDrain = NLB_DRAIN,
 ) -> dict[str, Any]:
-    """Values for the ingress-nginx chart: an NLB in front, ≥ 2 spread replicas, the shared tuning."""
+    """Values for the ingress-nginx chart: an NLB in front, ≥ 2 spread replicas, the shared tuning.
+
+    Every key is in kubernetes/ingress-nginx helm-chart-4.15.1 charts/ingress-nginx/values.yaml under
+    `controller`; tests/charts renders the chart with them (CI job "charts").
+    """
     nlb = "service.beta.kubernetes.io/aws-load-balancer-"
     return {
         "controller": {
             "replicaCount": replicas,
-            # The chart renders a PodDisruptionBudget when replicas > 1: node drains keep one serving.
+            # templates/controller-poddisruptionbudget.yaml renders the PDB only when replicaCount > 1:
+            # node drains keep one serving.
             "minAvailable": 1,
-            # Retry and keep-alive values shared with the local nginx (app/contract/ingress.py).
-            "config": tuning.controller_config(),
+            # Retry and keep-alive values shared with the local nginx (app/contract/ingress.py), plus how long
+            # nginx may drain. templates/controller-configmap.yaml copies each key into the controller's ConfigMap;
+            # the keys are the controller's (controller-v1.15.1 internal/ingress/defaults/main.go and
+            # internal/ingress/controller/config/config.go). worker-shutdown-timeout defaults to 240 s there,
+            # longer than the pod's grace period: without it nginx would be killed mid-drain, not finish it.
+            # It also bounds how long old workers keep open connections after a configuration reload.
+            "config": {**tuning.controller_config(), "worker-shutdown-timeout": f"{drain.drain}s"},
             "ingressClassResource": {"name": ingress_class, "enabled": True, "default": False},
-            "ingressClass": ingress_class,
+            "ingressClass": ingress_class,  # templates/_params.tpl: --ingress-class
+            # templates/_params.tpl renders each entry as --key=value (controller-v1.15.1 pkg/flags/flags.go).
             "extraArgs": {"shutdown-grace-period": str(drain.shutdown_grace)},
-            "terminationGracePeriodSeconds": drain.termination_grace,
+            "terminationGracePeriodSeconds": drain.termination_grace,  # the chart's default is 300
             # Never both replicas on one node, and spread over zones when nodes allow it. Preferred,
             # not required: a required rule blocks the controller's own surge when replicas == nodes.
             "affinity": {
@@ -150,16 +174,22 @@ def ingress_nginx_values(
             ],
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-            "metrics": {"enabled": True},
+            "metrics": {"enabled": True},  # --enable-metrics and the ingress-nginx-controller-metrics Service
             "service": {
                 "type": "LoadBalancer",
                 # Local: the client's address reaches nginx, and the NLB health check follows where
                 # controller pods actually run (see LoadBalancerDrain).
                 "externalTrafficPolicy": "Local",
+                # Only annotations the in-tree controller reads (kubernetes/cloud-provider-aws v1.35.2, EKS 1.35's
+                # line, pkg/providers/v1/aws.go ServiceAnnotation*). Its NLB is internet-facing unless
+                # `aws-load-balancer-internal` is set (aws_loadbalancer.go ensureLoadBalancerv2); `…-scheme` and
+                # the other AWS Load Balancer Controller annotations are ignored by it, so none is written here.
                 "annotations": {
-                    f"{nlb}type": "nlb",
-                    f"{nlb}scheme": "internet-facing",
+                    f"{nlb}type": "nlb",  # isNLB: an NLB with instance targets, not a Classic ELB
+                    # reconcileLBAttributes: load_balancing.cross_zone.enabled (false unless set)
                     f"{nlb}cross-zone-load-balancing-enabled": "true",
+                    # buildNLBHealthCheckConfiguration: with externalTrafficPolicy Local the check is HTTP on the
+                    # Service's healthCheckNodePort, 10 s / 2 / 2 unless these annotations say otherwise.
                     f"{nlb}healthcheck-interval": str(drain.health_check_interval),
                     f"{nlb}healthcheck-unhealthy-threshold": str(drain.unhealthy_threshold),
                     f"{nlb}healthcheck-healthy-threshold": str(drain.healthy_threshold),
@@ -170,7 +200,12 @@ def ingress_nginx_values(
 
 
 def cert_manager_values() -> dict[str, Any]:
-    """Values for the cert-manager chart: CRDs managed by the chart, two replicas of each part."""
+    """Values for the cert-manager chart: CRDs managed by the chart, two replicas of each part.
+
+    Keys from cert-manager/cert-manager v1.21.1 deploy/charts/cert-manager/values.yaml; its values.schema.json
+    accepts them. `podDisruptionBudget.minAvailable` is documented there only as a comment: templates/
+    poddisruptionbudget.yaml reads it with `hasKey` (and defaults to minAvailable 1 without it).
+    """
     spread = {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}, "replicaCount": 2}
     return {
         # keep: uninstalling the chart must not delete the CRDs, which would delete every Certificate.
@@ -178,7 +213,7 @@ def cert_manager_values() -> dict[str, Any]:
         **spread,
         "webhook": dict(spread),
         "cainjector": dict(spread),
-        "prometheus": {"enabled": True},
+        "prometheus": {"enabled": True},  # the chart's default: metrics port and scrape annotations
     }
 
 
@@ -201,11 +236,19 @@ def cluster_issuer(*, acme_server: str, email: str, ingress_class: str) -> dict[
 
 
 METRICS_SERVER_LABELS = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": "metrics-server"}
-"""Labels of the metrics-server pods, as the chart sets them for a release named `metrics-server`."""
+"""Labels of the metrics-server pods, as the chart sets them for a release named `metrics-server`.
+
+metrics-server-helm-chart-3.13.0 templates/_helpers.tpl `metrics-server.selectorLabels`.
+"""
 
 
 def metrics_server_values(*, replicas: int) -> dict[str, Any]:
-    """Values for the metrics-server chart: ≥ 2 replicas on different nodes, a PDB, requests sized for ~100 nodes."""
+    """Values for the metrics-server chart: ≥ 2 replicas on different nodes, a PDB, requests sized for ~100 nodes.
+
+    Keys from kubernetes-sigs/metrics-server metrics-server-helm-chart-3.13.0 charts/metrics-server/values.yaml;
+    templates/deployment.yaml hands updateStrategy, affinity and resources over whole, templates/pdb.yaml
+    reads the budget's three keys.
+    """
     return {
         # Two or more, so the HPA keeps getting metrics while one pod is replaced or its node drained;
         # while none answers, the metrics.k8s.io API is down and every HPA stops scaling.

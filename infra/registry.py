@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
+
+from infra.ci_policy import ecr_repository_parts
 
 KEEP_RELEASES = 50
 """Release images kept: every one of them is a rollback target the pipeline may redeploy."""
@@ -118,3 +120,84 @@ def is_managed_here(repository: str) -> bool:
     first, _, rest = repository.partition("/")
     has_host = "." in first or ":" in first or first == "localhost"
     return not has_host and not rest
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcrRepository:
+    """Where a stack's release images are: the repository this stack creates, or another stack's by URL."""
+
+    name: str
+    """Repository name, e.g. `example-app`."""
+    registry_id: str = ""
+    """The AWS account holding it; empty: the account the program runs in."""
+    region: str = ""
+    """Its region; empty: the stack's `aws:region`."""
+    display: str = ""
+    """How the stack's settings name it (for messages)."""
+
+    @classmethod
+    def locate(cls, image_repository: str) -> EcrRepository | None:
+        """The repository a bare name (created by this stack) or an ECR URL names; None for any other registry."""
+        if is_managed_here(image_repository):
+            return cls(name=image_repository, display=image_repository)
+        parts = ecr_repository_parts(image_repository)
+        if parts is None:
+            return None
+        account, region, name = parts
+        return cls(name=name, registry_id=account, region=region, display=image_repository)
+
+
+@dataclass(frozen=True)
+class ImageLookup:
+    """What ECR answered for one tag: its digest, or why it could not be found."""
+
+    digest: str = ""
+    """`sha256:…` of the image; empty when ECR did not return it."""
+    error: str = ""
+    """The lookup's error as the provider reported it (a missing image, a missing repository, no permission)."""
+
+
+class ReleaseImages(Protocol):
+    """The registry's answers the program needs before it deploys the app (a fake in the tests)."""
+
+    def find(self, repository: EcrRepository, tag: str) -> ImageLookup:
+        """The image `tag` in `repository`."""
+        ...
+
+    def repository_exists(self, repository: EcrRepository) -> bool:
+        """Whether `repository` exists (and this identity may read it)."""
+        ...
+
+
+class EcrImages:
+    """ECR through pulumi_aws's lookups: DescribeImages (`aws.ecr.get_image`) and DescribeRepositories.
+
+    Lookups run while the program runs, before any resource is registered, in preview and up alike.
+    The provider reports a missing image and a missing repository alike as a failed invoke
+    (terraform-provider-aws internal/service/ecr/image_data_source.go wraps ImageNotFoundException and
+    RepositoryNotFoundException in one "couldn't find resource" error), so a failed image lookup is
+    followed by a repository lookup to tell them apart. The CI roles may make both calls on the
+    repository (infra/ci_policy.py IMAGE_READ_ACTIONS).
+    """
+
+    def find(self, repository: EcrRepository, tag: str) -> ImageLookup:
+        try:
+            # pulumi_aws 7.51.1 ecr/get_image.py: repository_name, image_tag, registry_id, region.
+            image = aws.ecr.get_image(
+                repository_name=repository.name,
+                image_tag=tag,
+                registry_id=repository.registry_id or None,
+                region=repository.region or None,
+            )
+        except Exception as error:  # a failed invoke raises a plain Exception (pulumi 3.272.0 runtime/invoke.py)
+            return ImageLookup(error=str(error))
+        return ImageLookup(digest=image.image_digest)
+
+    def repository_exists(self, repository: EcrRepository) -> bool:
+        try:
+            aws.ecr.get_repository(
+                name=repository.name, registry_id=repository.registry_id or None, region=repository.region or None
+            )
+        except Exception:  # see find()
+            return False
+        return True

@@ -8,9 +8,9 @@ saw — when the new version does not answer.
     SmokeTest("int-smoke", smoke_test_args(settings.app, workload.url),
               opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]))
 
-The provider is pickled into the stack's state and run by Pulumi's Python provider host in the
-program's directory: the class is pickled by value, and imports app.smoke (and requests) inside its
-methods after finding the repository.
+Pulumi stores the provider pickled in the stack's state and runs it in its own Python host inside
+stacks/, where only stacks/ is importable: so the class travels by value and imports app.smoke (and
+requests) inside its methods, from the project root (see the comment above SmokeCheckError).
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ class SmokeCheckError(Exception):
     """The release did not pass the smoke checks; the message is the report a person reads."""
 
 
-# Pulumi stores the provider pickled in the state and runs it in its own Python host, started in the
-# program's directory (stacks/, `main:` in Pulumi.yaml), where `infra` is not importable. dill pickles
-# classes of `__main__` by value, so these two travel whole; what they import is found at run time.
+# The engine starts the provider host, `python -u -m pulumi.dynamic`, with the `main:` folder (stacks/) as
+# its working directory, so only stacks/ is on its sys.path, and unpickles the provider with dill.loads
+# before any code of ours runs (pulumi/pulumi v3.259.0 pkg/engine/project.go getPwdMain,
+# sdk/python/dist/pulumi-resource-pulumi-python, sdk/python/lib/pulumi/dynamic/__main__.py get_provider).
+# An import of `infra` there fails: dill pickles classes of `__main__` by value, so these two travel whole,
+# and _verify puts the project root (where Pulumi.yaml is) on sys.path before importing app.smoke.
 SmokeCheckError.__module__ = "__main__"  # its methods are Exception's
 
 
@@ -63,13 +66,10 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
         import sys
         from pathlib import Path
 
-        # The host runs in stacks/ (or wherever `pulumi` was started): find the repository holding app/.
-        here = Path.cwd()
-        for directory in (here, *here.parents):
-            if (directory / "app" / "smoke.py").is_file():
-                if str(directory) not in sys.path:
-                    sys.path.insert(0, str(directory))
-                break
+        here = Path.cwd()  # stacks/ in the engine's host (see above)
+        root = next((folder for folder in (here, *here.parents) if (folder / "Pulumi.yaml").is_file()), here)
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
         from app.smoke import Patience, check_release
 
         ca_bundle = props.get("ca_bundle") or ""

@@ -8,8 +8,13 @@ or stops the program with one message listing every problem, each naming its con
     Network(env, settings.network_args())   # components get their Args from here, plus other components' Outputs
 
 Defaults live in Pulumi.yaml (the CLI merges them into each stack's config); environment differences
-live only in Pulumi.<stack>.yaml. Rules for production stacks hang off the `production` setting,
-never off a stack's name.
+live only in Pulumi.<stack>.yaml, committed: CI and operators read the same file (README "Settings").
+Rules for production stacks hang off the `production` setting, never off a stack's name.
+
+Two things besides config decide what a run may do, both read once next to the config and passed in:
+Pulumi.yaml's placeholders (`domain: example.com`) are refused unless a test opts in with
+`parse_settings(..., allow_placeholders=True)`, and a run inside GitHub Actions (`read_ci_job`) must
+keep the CI roles it runs as.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +34,8 @@ from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
 from app.contract.settings import is_hostname
 from infra import cidr
-from infra.ci_access import CiAccessArgs
+from infra.addons import ADDON_VERSIONS
+from infra.ci_access import CI_ROLE_KINDS, CiAccessArgs, ci_role_name
 from infra.ci_policy import (
     is_bucket_name,
     is_ecr_repository_url,
@@ -43,6 +50,7 @@ from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.network import NetworkArgs
 from infra.node_types import NODE_INSTANCE_TYPES
 from infra.platform import CertIssuersArgs, IngressControllerArgs, MetricsServerArgs
+from infra.policy import is_placeholder_name
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 
@@ -186,6 +194,9 @@ class StackSettings:
     """What the GitHub workflows may do here (infra/ci_access.py); empty repository: no CI roles."""
     release: CanaryRelease = dataclasses.field(default_factory=CanaryRelease)
     """Rolling or canary releases, and the canary step running now (infra/canary_driver.py drives it)."""
+    platform_only: bool = False
+    """No imageTag yet: a new stack's first `pulumi up` builds everything but the app (README "First deploy");
+    `app`'s image fields then hold a stand-in that is never deployed."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -196,6 +207,13 @@ class StackSettings:
     def url(self) -> str:
         """The app's public URL."""
         return f"https://{self.dns.host}"
+
+    @property
+    def ci_roles(self) -> tuple[str, ...]:
+        """The workflows' IAM roles this stack creates and lets into its cluster; none without a repository."""
+        if not self.ci.repository:
+            return ()
+        return tuple(ci_role_name(self.project, self.stack, kind) for kind in CI_ROLE_KINDS)
 
     @property
     def owns_registry(self) -> bool:
@@ -331,8 +349,19 @@ class _Reader:
             self.problems.append(f"{self.key(name)} {message}")
 
 
-def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | None) -> StackSettings:
-    """Typed settings from raw config strings (JSON for lists); raises SettingsError listing every problem."""
+def parse_settings(
+    raw: Mapping[str, str | None],
+    *,
+    stack: str,
+    region: str | None,
+    ci_job: CiJob | None = None,
+    allow_placeholders: bool = False,
+) -> StackSettings:
+    """Typed settings from raw config strings (JSON for lists); raises SettingsError listing every problem.
+
+    `ci_job` is the GitHub Actions job running the program (`read_ci_job`), None on an operator's machine.
+    `allow_placeholders` lets tests run Pulumi.yaml's placeholder domain and contact; only code can set it.
+    """
     read = _Reader(raw, PROJECT)
     if not region or not _REGION.fullmatch(region):
         read.problems.append(f"aws:region {region!r} is not an AWS region: `pulumi config set aws:region eu-west-1`")
@@ -342,7 +371,13 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
     platform = _platform(read, production)
     dns = _dns(read)
     ci = _ci(read)
+    _registry(read)
+    if not allow_placeholders:
+        _placeholders(read, stack, dns, platform)
+    if ci_job is not None:
+        _keeps_ci_access(read, stack, ci, ci_job)
     read.problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
+    platform_only = _platform_only(read)
     app = _app(read, production, dns.host, platform.cluster_issuer)
     release = _release(read)
     if read.problems or app is None or release is None:
@@ -359,6 +394,7 @@ def parse_settings(raw: Mapping[str, str | None], *, stack: str, region: str | N
         app=app,
         ci=ci,
         release=release,
+        platform_only=platform_only,
     )
 
 
@@ -384,6 +420,11 @@ def _cluster(read: _Reader, stack: str, network: NetworkSettings, production: bo
         not version or version in SUPPORTED_KUBERNETES_VERSIONS,
         "kubernetesVersion",
         f"{version!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
+    )
+    read.check(  # the cluster's add-ons are pinned per Kubernetes version
+        version not in SUPPORTED_KUBERNETES_VERSIONS or version in ADDON_VERSIONS,
+        "kubernetesVersion",
+        f"{version!r} has no pinned EKS add-on versions; pin them in infra/addons.py first",
     )
     service_cidr = read.text("serviceCidr")
     _service_cidr_check(read, service_cidr, network.cidr)
@@ -545,12 +586,81 @@ def _ci(read: _Reader) -> CiSettings:
         ("ciSecretsKeyArn", ci.secrets_key_arn, is_kms_key_arn, "a KMS key ARN"),
     ):
         read.check(not value or valid(value), name, f"{value!r} is not {what}")
-    image_repository = read.text("imageRepository", optional=True)
-    if ci.repository and "/" in image_repository:  # another stack's registry: the CI roles are granted on it
-        read.check(
-            is_ecr_repository_url(image_repository), "imageRepository", "must be an ECR repository URL for the CI roles"
-        )
     return ci
+
+
+def _registry(read: _Reader) -> None:
+    # The program looks each release image up in ECR before it deploys the app (stacks/release.py), and the
+    # CI roles are granted on the repository: a bare name (this stack creates it) or another stack's ECR URL.
+    image_repository = read.text("imageRepository", optional=True)
+    read.check(
+        not image_repository or is_managed_here(image_repository) or is_ecr_repository_url(image_repository),
+        "imageRepository",
+        f"{image_repository!r} must be an ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>) "
+        "or the bare name of the repository this stack creates; the release image is looked up there",
+    )
+
+
+def _placeholders(read: _Reader, stack: str, dns: DnsSettings, platform: PlatformSettings) -> None:
+    if dns.domain and is_placeholder_name(dns.domain):
+        read.problems.append(
+            f"{read.key('domain')} {dns.domain!r} is a placeholder (a reserved example domain, RFC 2606): set your "
+            f"Route53 zone with `pulumi config set -s {stack} domain <your-zone>` and commit Pulumi.{stack}.yaml"
+        )
+    mail_domain = platform.acme_email.rpartition("@")[2]
+    if mail_domain and is_placeholder_name(mail_domain):
+        read.problems.append(
+            f"{read.key('acmeEmail')} {platform.acme_email!r} is a placeholder (no mailbox at a reserved domain, and "
+            "Let's Encrypt may refuse it): set a real address with "
+            f"`pulumi config set -s {stack} acmeEmail <you@your-domain>` and commit Pulumi.{stack}.yaml"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiJob:
+    """The GitHub Actions job running the program (read by `read_ci_job`)."""
+
+    repository: str
+    """`$GITHUB_REPOSITORY`: the `owner/name` whose workflow runs, and whose OIDC token assumed the stack's role."""
+
+
+def _keeps_ci_access(read: _Reader, stack: str, ci: CiSettings, job: CiJob) -> None:
+    # A deploy or preview job runs as this stack's CI roles (infra/ci_access.py). With another or no
+    # githubRepository the program would plan to re-trust or delete those roles: refuse, never plan it.
+    fix = (
+        f"`pulumi config set -s {stack} githubRepository {job.repository or '<owner>/<name>'}` and commit "
+        f"Pulumi.{stack}.yaml (the value the roles were created with)"
+    )
+    if not job.repository:
+        read.problems.append(
+            "GITHUB_REPOSITORY is empty in a GitHub Actions run: cannot tell whether this update keeps the CI roles "
+            "it runs as; run it from a workflow (GitHub sets GITHUB_REPOSITORY) or outside GitHub Actions"
+        )
+    elif not ci.repository:
+        read.problems.append(
+            f"{read.key('githubRepository')} is empty, but this run is a GitHub Actions job of {job.repository}: "
+            f"the CI roles this job runs as would be deleted; fix it with {fix}"
+        )
+    elif ci.repository != job.repository:
+        read.problems.append(
+            f"{read.key('githubRepository')} is {ci.repository!r}, but this run is a GitHub Actions job of "
+            f"{job.repository!r}: the CI roles this job runs as would be handed to another repository; "
+            f"fix it with {fix}"
+        )
+
+
+def _platform_only(read: _Reader) -> bool:
+    # No imageTag: the platform phase (README "First deploy"). What only a release sets must not come without it.
+    if read.text("imageTag", optional=True).strip():
+        return False
+    for key in ("imageDigest", "canaryTag", "canaryWeight"):
+        read.check(
+            not (read.raw.get(key) or "").strip(),
+            key,
+            "is set without imageTag: a stack without imageTag runs no app yet; remove it "
+            f"(`pulumi config rm {key}`) or set imageTag",
+        )
+    return True
 
 
 def _dns(read: _Reader) -> DnsSettings:
@@ -562,8 +672,12 @@ def _dns(read: _Reader) -> DnsSettings:
     return DnsSettings(domain=domain, host=host)
 
 
+PLATFORM_PHASE_TAG = "no-release-yet"
+"""The stand-in image tag of a stack in its platform phase: it checks the other app settings and is never deployed."""
+
+
 def _app(read: _Reader, production: bool, host: str, issuer: str) -> AppSettings | None:
-    tag = read.text("imageTag")
+    tag = read.text("imageTag", optional=True).strip()
     values: dict[str, Any] = {}
     for key, field in APP_KEYS.items():
         value = read.raw.get(key)
@@ -578,7 +692,7 @@ def _app(read: _Reader, production: bool, host: str, issuer: str) -> AppSettings
         return AppSettings.from_mapping(
             values,
             # Stand-ins keep the other app checks running; the missing values are already reported.
-            image_tag=tag or "unset",
+            image_tag=tag or PLATFORM_PHASE_TAG,
             image_digest=read.text("imageDigest", optional=True),
             image_repository=read.text("imageRepository", optional=True) or PROJECT,
             host=host or PROJECT,
@@ -619,6 +733,17 @@ def read_config() -> tuple[dict[str, str | None], str, str | None]:
     return raw, pulumi.get_stack(), pulumi.Config("aws").get("region")
 
 
+def read_ci_job(environ: Mapping[str, str]) -> CiJob | None:
+    """The GitHub Actions job running the program, or None outside GitHub Actions.
+
+    GitHub sets GITHUB_ACTIONS=true and GITHUB_REPOSITORY=<owner>/<name> in every job, and a workflow
+    cannot overwrite GITHUB_* variables (docs.github.com, Actions "Variables reference").
+    """
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return None
+    return CiJob(repository=environ.get("GITHUB_REPOSITORY", "").strip())
+
+
 CONFIG_KEYS = [
     "production",
     "imageTag",
@@ -656,10 +781,14 @@ CONFIG_KEYS = [
 """Every `example-app:` key the program reads; Pulumi.yaml documents each with its default."""
 
 
-def load_settings() -> StackSettings:
-    """Read and validate this stack's config; stop the program with every problem if any (no traceback)."""
+def load_settings(*, allow_placeholders: bool = False) -> StackSettings:
+    """Read and validate this stack's config; stop the program with every problem if any (no traceback).
+
+    The program calls it without arguments; only the tests' mock harness allows the placeholders.
+    """
     raw, stack, region = read_config()
+    ci_job = read_ci_job(os.environ)
     try:
-        return parse_settings(raw, stack=stack, region=region)
+        return parse_settings(raw, stack=stack, region=region, ci_job=ci_job, allow_placeholders=allow_placeholders)
     except SettingsError as error:
         raise pulumi.RunError(f"stack {stack!r}: {error}") from None

@@ -1,10 +1,11 @@
-"""The deploy workflows' own logic: check a release tag, and write the job summary of one deploy.
+"""The deploy workflows' own logic: check a release tag and the one-time setup, and write a deploy's summary.
 
 Workflow `run:` steps call this file instead of holding logic in shell, so the logic is tested
 (tests/workflows/test_release_script.py) and every value reaches it through the environment, never
 through `${{ }}` expressions pasted into a script.
 
     python .github/scripts/release.py check-tag v1.2.3      # exit 2 and one sentence when invalid
+    python .github/scripts/release.py check-setup           # exit 2 naming each GitHub variable still missing
     python .github/scripts/release.py summary               # reads DEPLOY_* variables, writes markdown
 """
 
@@ -42,6 +43,31 @@ def release_tag_problem(tag: str) -> str | None:
             "(e.g. v1.2.3 or v1.2.3-rc.1); pick an existing release tag."
         )
     return None
+
+
+FIRST_DEPLOY = 'README "First deploy"'
+SETUP_VARIABLES = {
+    "AWS_DEPLOY_ROLE_ARN": (
+        "environment variable of `{stack}`, from the stack's platform phase: "
+        '`gh variable set AWS_DEPLOY_ROLE_ARN --env {stack} --body "$(pulumi stack output ciDeployRoleArn -s {stack})"`'
+    ),
+    "AWS_REGION": "repository variable: `gh variable set AWS_REGION --body <the stacks' aws:region>`",
+    "ECR_REPOSITORY": (
+        "repository variable, the repository's name: `gh variable set ECR_REPOSITORY --body example-app` "
+        "(the part after the first / of `pulumi stack output imageRepository` of the stack that creates it)"
+    ),
+}
+"""The GitHub variables a deploy job reads, and how the one-time setup sets each (README "First deploy")."""
+
+
+def setup_problems(env: Mapping[str, str], stack: str) -> list[str]:
+    """One sentence per GitHub variable the job needs but did not get: the stack's setup is not done yet."""
+    return [
+        f"{name} is empty: the one-time setup for {stack} is not done ({FIRST_DEPLOY}); set the "
+        + how.format(stack=stack)
+        for name, how in SETUP_VARIABLES.items()
+        if not env.get(name, "").strip()
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,6 +245,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-tag", help="exit 2 unless the tag is a release tag (v1.2.3)")
     check.add_argument("tag", nargs="?", help="defaults to $RELEASE_TAG")
+    commands.add_parser("check-setup", help="exit 2 unless $DEPLOY_STACK's GitHub variables are set (README)")
     commands.add_parser("summary", help="write the deploy job's summary from DEPLOY_* variables")
     args = parser.parse_args(argv)
 
@@ -229,6 +256,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print(_annotation("error", "Invalid release tag", problem))
             return 2
         print(f"{tag} is a valid release tag.")
+        return 0
+
+    if args.command == "check-setup":
+        stack = environ.get("DEPLOY_STACK", "").strip() or "<stack>"
+        problems = setup_problems(environ, stack)
+        for problem in problems:
+            print(_annotation("error", f"{stack} is not set up", problem))
+        if problems:
+            return 2
+        print(f"The GitHub variables {stack} needs are set.")
         return 0
 
     deployment = Deployment.from_environ(environ)

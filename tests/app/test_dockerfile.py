@@ -67,10 +67,13 @@ def test_multi_stage_from_one_exactly_pinned_python_slim_bookworm() -> None:
     assert _labels()["org.opencontainers.image.base.name"].endswith(_base_image().split("@")[0])
 
 
-def test_builder_makes_a_venv_from_the_app_requirements_and_the_final_stage_only_copies_it() -> None:
+def test_builder_makes_a_venv_from_the_app_lock_and_the_final_stage_only_copies_it() -> None:
     builder = " ".join(arguments for instruction, arguments in _stages()[0] if instruction == "RUN")
     assert "python -m venv /opt/venv" in builder
-    assert "-r /tmp/requirements.txt" in builder
+    # Hashed, locked wheels (app/requirements.lock; tests/deps checks it agrees with requirements.lock).
+    assert "requirements.lock /tmp/requirements.lock" in [a for i, a in _stages()[0] if i == "COPY"]
+    assert "--require-hashes -r /tmp/requirements.lock" in builder
+    assert "--only-binary=:all:" in builder
     assert "--no-cache-dir" in builder
     assert "--from=builder /opt/venv /opt/venv" in _final("COPY")
     final_runs = " ".join(_final("RUN"))
@@ -144,7 +147,7 @@ def test_every_module_the_running_app_imports_is_in_the_image() -> None:
     )
     files = [Path(line).relative_to(REPO_ROOT / "app").as_posix() for line in result.stdout.split()]
     assert "web.py" in files
-    assert [f for f in [*files, "gunicorn.conf.py", "requirements.txt"] if _ignored(f, IGNORED)] == []
+    assert [f for f in [*files, "gunicorn.conf.py", "requirements.lock"] if _ignored(f, IGNORED)] == []
 
 
 def test_hadolint_is_clean() -> None:

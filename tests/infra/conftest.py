@@ -6,16 +6,24 @@ real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI d
 Fixtures:
     stack_graph(stack)            -> Graph of a real stack (cached per session)
     run_program(stack, overrides) -> Run(graph, stopped): stopped is the program's message, or None
+
+Both opt in to Pulumi.yaml's placeholder domain and contact (`allow_placeholders=True`, which only code can
+pass: the real program refuses them), run outside GitHub Actions unless given `github_repository`, and
+find the release images `images` in a fake ECR (the real program looks each one up before it deploys).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 import pytest
@@ -25,7 +33,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-from infra.policy import Resource, Secret
+from stacks import settings as stack_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "example-app"
@@ -35,6 +43,26 @@ ACCOUNT_ID = "123456789012"
 NLB_ZONE_ID = "Z2IFOLAFXWLO4F"
 RELEASE_TAG = "v1.2.3"
 """The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
+NEXT_RELEASE_TAG = "v2.0.0"
+"""A newer release, also pushed (the canary tests run it beside RELEASE_TAG)."""
+
+
+def image_digest(tag: str) -> str:
+    """The digest the fake ECR gives `tag`'s image."""
+    return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+
+
+PUSHED = {tag: image_digest(tag) for tag in (RELEASE_TAG, NEXT_RELEASE_TAG)}
+"""The fake ECR repository's images by tag: what the build job would have pushed."""
+NOT_FOUND = "reading ECR Images: couldn't find resource"
+"""How the aws_ecr_image data source reports a missing image or repository (its image_data_source.go)."""
+OPERATOR_ROLE = "Admin"
+"""The IAM role the mocked `pulumi up` runs as; every run lists it in clusterAdminRoles unless told otherwise."""
+
+
+def caller_arn(role: str) -> str:
+    """What STS GetCallerIdentity returns for a session of `role` (its name, never its path)."""
+    return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.rsplit('/', 1)[-1]}/operator-session"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +140,8 @@ class Graph:
 
     stack: str
     resources: list[Registered]
+    lookups: list[Lookup] = field(default_factory=list)
+    """Every invoke (AWS lookup) of the run, in order."""
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     """Names of the outputs Pulumi stores encrypted and masks."""
@@ -123,14 +153,6 @@ class Graph:
         found = self.of_type(type_)
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
-
-    def policy_resources(self) -> list[Resource]:
-        """Every registered (not read) resource, as the policy rules take them."""
-        return [
-            Resource(type=r.type, name=r.name, inputs=to_policy_inputs(r.raw_inputs))
-            for r in self.resources
-            if not r.read
-        ]
 
     def by_urn(self, urn: str) -> Registered:
         return next(r for r in self.resources if r.urn == urn)
@@ -172,17 +194,6 @@ class Graph:
         return False
 
 
-def to_policy_inputs(value: Any) -> Any:
-    """Inputs as infra/policy.py sees them: secrets wrapped in policy.Secret, everything else plain."""
-    if rpc.is_rpc_secret(value):
-        return Secret(unwrap_secrets(value))
-    if isinstance(value, dict):
-        return {k: to_policy_inputs(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_policy_inputs(v) for v in value]
-    return value
-
-
 def unwrap_secrets(value: Any) -> Any:
     if rpc.is_rpc_secret(value):
         return unwrap_secrets(rpc.unwrap_rpc_secret(value))
@@ -197,13 +208,37 @@ def unwrap_secrets(value: Any) -> Any:
 
 
 class StackMocks(pulumi.runtime.Mocks):
-    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
+    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked.
 
-    def __init__(self, region: str, zones_available: int = 4) -> None:
+    `images` is the ECR repository's content by tag (None: the repository does not exist yet, a new account);
+    `caller` is what STS GetCallerIdentity answers (default: a session of OPERATOR_ROLE).
+    """
+
+    def __init__(
+        self, region: str, zones_available: int = 4, images: Mapping[str, str] | None = None, caller: str = ""
+    ) -> None:
         self.region = region
         self.zones_available = zones_available
+        self.images = images
+        self.caller = caller or caller_arn(OPERATOR_ROLE)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+    def _ecr(self, lookup: str, args: Mapping[str, Any]) -> Any:
+        """ECR's answers; a missing image or repository fails the invoke as the provider does."""
+        name = args.get("repositoryName") or args.get("name", "")
+        account = args.get("registryId") or ACCOUNT_ID
+        url = f"{account}.dkr.ecr.{args.get('region') or self.region}.amazonaws.com/{name}"
+        if self.images is None:
+            return {}, [("", NOT_FOUND)]
+        if lookup == "aws:ecr/getRepository:getRepository":
+            return {"name": name, "registryId": account, "repositoryUrl": url, "id": name}
+        digest = self.images.get(args.get("imageTag", ""))
+        if digest is None:
+            return {}, [("", NOT_FOUND)]
+        return {"id": digest, "imageDigest": digest, "imageUri": f"{url}@{digest}", "repositoryName": name}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:  # type: ignore[override]
+        if args.token in ("aws:ecr/getImage:getImage", "aws:ecr/getRepository:getRepository"):
+            return self._ecr(args.token, args.args)
         zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
         answers: dict[str, Callable[[], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
@@ -218,8 +253,8 @@ class StackMocks(pulumi.runtime.Mocks):
             },
             "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/deployer",
-                "userId": "AROAEXAMPLE",
+                "arn": self.caller,
+                "userId": "AROAEXAMPLE:operator-session",
                 "id": ACCOUNT_ID,
             },
             "aws:route53/getZone:getZone": lambda: {
@@ -244,7 +279,10 @@ class StackMocks(pulumi.runtime.Mocks):
                 "certificateAuthority": {"data": "LS0tLS1CRUdJTi1DQS0tLS0t"},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{name}"}]}],
             },
-            "aws:iam/role:Role": {"name": name},
+            "aws:iam/role:Role": {  # a named role keeps its name; others get the logical one (auto-naming)
+                "name": inputs.get("name", name),
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', name)}",
+            },
             "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
             "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
             "aws:ecr/repository:Repository": {
@@ -260,12 +298,28 @@ class StackMocks(pulumi.runtime.Mocks):
         return f"{name}-id", state
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """One invoke the program made: its token, arguments, and how many resources were registered before it."""
+
+    token: str
+    args: dict[str, Any]
+    registered_before: int
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs."""
+    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs, and each lookup."""
 
     def __init__(self, mocks: StackMocks) -> None:
         super().__init__(mocks)
         self.registered: list[Registered] = []
+        self.lookups: list[Lookup] = []
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
+        _ensure_event_loop()
+        args = dict(rpc.deserialize_properties(request.args))
+        self.lookups.append(Lookup(token=request.tok, args=args, registered_before=len(self.registered)))
+        return super().Invoke(request)
 
     def _record(self, request: Any, read: bool) -> None:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -310,17 +364,37 @@ class ProgramStoppedError(Exception):
         self.graph = graph
 
 
-def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4) -> Graph:
-    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
-    values = stack_config(stack, overrides)
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    allow_placeholders: bool,
+    zones_available: int = 4,
+    images: Mapping[str, str] | None = PUSHED,
+    github_repository: str | None = None,
+    caller: str = "",
+) -> Graph:
+    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops.
+
+    `allow_placeholders` hands the program's settings loader the keyword only code can pass (Pulumi.yaml's
+    example.com domain and contact are refused otherwise); `images` is the fake ECR repository (None: it
+    does not exist); `github_repository` runs the program as a GitHub Actions job of that repository;
+    `caller` is the AWS identity (an STS ARN; default: OPERATOR_ROLE, listed in clusterAdminRoles unless
+    `overrides` sets them).
+    """
+    values = stack_config(stack, {"clusterAdminRoles": [OPERATOR_ROLE], **(overrides or {})})
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region, zones_available)
+    mocks = StackMocks(region, zones_available, images, caller)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     root = pulumi_settings.get_root_resource()
-    graph = Graph(stack=stack, resources=monitor.registered)
+    graph = Graph(stack=stack, resources=monitor.registered, lookups=monitor.lookups)
+    # The program reads GITHUB_ACTIONS itself (stacks/settings.py read_ci_job); CI's own `make test` runs in
+    # GitHub Actions, so every run sets the variables it means instead of inheriting the job's.
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": github_repository} if github_repository else {}
+    loader = functools.partial(stack_settings.load_settings, allow_placeholders=allow_placeholders)
 
     @pulumi.runtime.test
     def program() -> Any:
@@ -336,10 +410,14 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_a
 
         return pulumi.Output.from_input(collect())
 
-    try:
-        program()
-    except pulumi.RunError as error:
-        raise ProgramStoppedError(str(error), graph) from None
+    with mock.patch.dict(os.environ), mock.patch.object(stack_settings, "load_settings", loader):
+        for name in ("GITHUB_ACTIONS", "GITHUB_REPOSITORY"):
+            os.environ.pop(name, None)
+        os.environ.update(github)
+        try:
+            program()
+        except pulumi.RunError as error:
+            raise ProgramStoppedError(str(error), graph) from None
     return graph
 
 
@@ -350,7 +428,7 @@ def stack_graph() -> Callable[[str], Graph]:
 
     def get(stack: str) -> Graph:
         if stack not in cache:
-            cache[stack] = run_stack(stack, {"imageTag": RELEASE_TAG})
+            cache[stack] = run_stack(stack, {"imageTag": RELEASE_TAG}, allow_placeholders=True)
         return cache[stack]
 
     return get
@@ -366,12 +444,19 @@ class Run:
 
 @pytest.fixture
 def run_program() -> Callable[..., Run]:
-    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2})."""
+    """Run a stack with config overrides (None deletes a key), e.g. run_program("prd", {"replicas": 2}).
 
-    def run(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4) -> Run:
+    imageTag is RELEASE_TAG unless overridden ({"imageTag": None}: the platform phase); placeholders are
+    allowed unless `allow_placeholders=False`; other keywords go to `run_stack` (e.g. another AWS identity,
+    `caller=caller_arn("Ops")`).
+    """
+
+    def run(
+        stack: str, overrides: Mapping[str, Any] | None = None, *, allow_placeholders: bool = True, **options: Any
+    ) -> Run:
         try:
             config = {"imageTag": RELEASE_TAG, **(overrides or {})}
-            return Run(run_stack(stack, config, zones_available=zones_available), None)
+            return Run(run_stack(stack, config, allow_placeholders=allow_placeholders, **options), None)
         except ProgramStoppedError as error:
             return Run(error.graph, error.message)
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Graph, Run
+from tests.infra.conftest import NEXT_RELEASE_TAG, Graph, Run
 
 COMPONENT = "example-app:infra:Canary"
-CANARY_TAG = "v2.0.0"
+CANARY_TAG = NEXT_RELEASE_TAG  # pushed to the fake ECR, like RELEASE_TAG
 KINDS = (
     "kubernetes:apps/v1:Deployment",
     "kubernetes:core/v1:Service",

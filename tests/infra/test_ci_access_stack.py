@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from infra.ci_policy import EKS_ADMIN_POLICY, EKS_VIEW_POLICY
-from infra.policy import check
+from infra.policy import Resource, no_plain_secrets
+from tests.infra.crossguard import from_graph, run_pack, with_secrets_marked
 
 REPOSITORY = "acme/example-app"
 SHARED_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app"
@@ -61,8 +62,13 @@ def test_each_stack_gets_roles_trusted_by_its_own_environment(run_program: Calla
     assert policies[f"{stack}-ci-preview"] == EKS_VIEW_POLICY
     for output in ("ciDeployRoleArn", "ciPreviewRoleArn", "ciOidcProviderArn"):
         assert graph.outputs.get(output), output
-    # The stack's own rules (tags, no admin policies, no plain secrets …) hold for the CI roles too.
-    assert check(graph.policy_resources(), project="example-app", stack=stack) == []
+    # The stack's policies (tags, no admin policies …) and no plain secrets hold for the CI roles too.
+    ci = [r for r in from_graph(graph) if any(a.type == CI_ACCESS for a in graph.ancestors(graph.by_urn(r.urn)))]
+    assert ci
+    assert [str(v) for v in run_pack(from_graph(graph), stack=stack) if v.resource in {r.urn for r in ci}] == []
+    for r in ci:
+        marked = Resource(type=r.type, name=r.name, props=with_secrets_marked(r.props))
+        assert list(no_plain_secrets(marked, "example-app", stack)) == [], r.name
 
 
 @pytest.mark.parametrize(
@@ -87,5 +93,5 @@ def test_a_bad_ci_setting_names_its_key_and_registers_nothing(
 def test_ci_roles_need_the_shared_registry_to_be_ecr(run_program: Callable[..., Any]) -> None:
     run = run_program("stg", {"githubRepository": REPOSITORY, "imageRepository": "ghcr.io/acme/example-app"})
     assert run.stopped is not None
-    assert "example-app:imageRepository must be an ECR repository URL for the CI roles" in run.stopped
+    assert "example-app:imageRepository 'ghcr.io/acme/example-app' must be an ECR repository URL" in run.stopped
     assert not [r for r in run.graph.resources if not r.read]

@@ -15,6 +15,7 @@ from infra.helm_values import (
     METRICS_SERVER_CHART,
     METRICS_SERVER_LABELS,
     NLB_DRAIN,
+    POST_SHUTDOWN_GRACE,
     ChartRef,
     LoadBalancerDrain,
     cert_manager_values,
@@ -26,10 +27,11 @@ from infra.helm_values import (
 
 def test_controller_config_is_the_contracts_tuning_not_a_copy() -> None:
     custom = IngressTuning(proxy_next_upstream_tries=5)
-    values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom)
-    assert values["controller"]["config"] == custom.controller_config()
+    drain = LoadBalancerDrain(drain=20)
+    values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom, drain=drain)
+    assert values["controller"]["config"] == {**custom.controller_config(), "worker-shutdown-timeout": "20s"}
     default = ingress_nginx_values(replicas=2, ingress_class="nginx")
-    assert default["controller"]["config"] == INGRESS_TUNING.controller_config()
+    assert default["controller"]["config"] == {**INGRESS_TUNING.controller_config(), "worker-shutdown-timeout": "30s"}
 
 
 def test_controller_stays_available_through_drains_and_upgrades() -> None:
@@ -65,6 +67,64 @@ def test_nginx_keeps_accepting_until_the_nlb_has_stopped_sending(
     assert grace > interval * threshold, "nginx would close while the NLB still sends new connections"
     assert controller["terminationGracePeriodSeconds"] == termination_grace
     assert controller["service"]["externalTrafficPolicy"] == "Local"
+
+
+# Every Service annotation kubernetes/cloud-provider-aws v1.35.2 (the in-tree controller of EKS 1.35) reads:
+# the ServiceAnnotation* constants of pkg/providers/v1/aws.go, after "service.beta.kubernetes.io/aws-load-balancer-".
+IN_TREE_ANNOTATIONS = frozenset(
+    "service.beta.kubernetes.io/aws-load-balancer-" + suffix
+    for suffix in [
+        "access-log-emit-interval",
+        "access-log-enabled",
+        "access-log-s3-bucket-name",
+        "access-log-s3-bucket-prefix",
+        "additional-resource-tags",
+        "backend-protocol",
+        "connection-draining-enabled",
+        "connection-draining-timeout",
+        "connection-idle-timeout",
+        "cross-zone-load-balancing-enabled",
+        "eip-allocations",
+        "extra-security-groups",
+        "healthcheck-healthy-threshold",
+        "healthcheck-interval",
+        "healthcheck-path",
+        "healthcheck-port",
+        "healthcheck-protocol",
+        "healthcheck-timeout",
+        "healthcheck-unhealthy-threshold",
+        "internal",
+        "private-ipv4-addresses",
+        "proxy-protocol",
+        "security-groups",
+        "ssl-cert",
+        "ssl-negotiation-policy",
+        "ssl-ports",
+        "subnets",
+        "target-group-attributes",
+        "target-node-labels",
+        "type",
+    ]
+)
+
+
+def test_the_service_carries_only_annotations_the_in_tree_controller_reads() -> None:
+    # `aws-load-balancer-scheme` is the AWS Load Balancer Controller's: the in-tree one ignores it (its NLB is
+    # internet-facing unless `…-internal` is set), so it would only mislead a reader.
+    annotations = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]["service"]["annotations"]
+    assert set(annotations) <= IN_TREE_ANNOTATIONS, sorted(set(annotations) - IN_TREE_ANNOTATIONS)
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in annotations  # internet-facing
+
+
+def test_nginx_finishes_draining_inside_the_grace_period() -> None:
+    # ingress-nginx controller-v1.15.1 defaults worker-shutdown-timeout to 240 s: nginx would still be
+    # draining when the kubelet kills the pod at its 90 s grace period.
+    controller = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]
+    worker_shutdown = int(controller["config"]["worker-shutdown-timeout"].removesuffix("s"))
+    assert worker_shutdown == NLB_DRAIN.drain
+    grace = int(controller["extraArgs"]["shutdown-grace-period"])
+    assert controller["terminationGracePeriodSeconds"] > grace + worker_shutdown + POST_SHUTDOWN_GRACE
 
 
 @pytest.mark.parametrize("replicas", [2, 3])

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.contract import SettingsError
-from stacks.settings import CONFIG_KEYS, parse_settings
+from stacks.settings import CONFIG_KEYS, CiJob, parse_settings, read_ci_job
 from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, as_config_strings, stack_config
 
 RunProgram = Callable[..., Run]
@@ -23,7 +23,7 @@ def _raw(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str,
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_real_stack_file_loads(stack: str) -> None:
     raw, region = _raw(stack)
-    settings = parse_settings(raw, stack=stack, region=region)
+    settings = parse_settings(raw, stack=stack, region=region, allow_placeholders=True)
     assert settings.app.image_tag == RELEASE_TAG
     assert settings.cluster.name == f"example-app-{stack}"
     assert settings.production is (stack == "prd")
@@ -31,7 +31,7 @@ def test_each_real_stack_file_loads(stack: str) -> None:
 
 
 def test_stacks_differ_only_where_the_environment_does() -> None:
-    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1]) for s in STACKS}
+    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1], allow_placeholders=True) for s in STACKS}
     assert [loaded[s].network.zones for s in STACKS] == [2, 2, 3]
     assert [loaded[s].network.nat_per_zone for s in STACKS] == [False, False, True]
     assert [loaded[s].platform.acme_server for s in STACKS] == ["staging", "production", "production"]
@@ -103,7 +103,9 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
     ("int", {"availabilityZones": 5}, "example-app:availabilityZones must be ≤ 4"),
     ("int", {"imageTag": "latest"}, "example-app:imageTag 'latest' is mutable"),
     ("int", {"imageTag": "v1.2.3 final"}, "example-app:imageTag 'v1.2.3 final' is not a valid image tag"),
-    ("int", {"imageTag": None}, "example-app:imageTag is not set: `pulumi config set imageTag <value>`"),
+    ("int", {"imageTag": None, "imageDigest": "sha256:" + "a" * 64}, "example-app:imageDigest is set without imageTag"),
+    ("int", {"imageTag": "", "canaryTag": "v2.0.0"}, "example-app:canaryTag is set without imageTag"),
+    ("int", {"imageRepository": "ghcr.io/acme/example-app"}, "must be an ECR repository URL"),
     ("int", {"imageDigest": "sha256:abc"}, "example-app:imageDigest 'sha256:abc' must look like sha256:"),
     ("int", {"nodeInstanceTypes": ["t3.large", "t3.huge"]}, "unknown instance type 't3.huge'"),
     ("int", {"nodeInstanceTypes": "t3.large"}, "example-app:nodeInstanceTypes must be a list of strings"),
@@ -157,7 +159,7 @@ def test_every_problem_is_reported_at_once(run_program: RunProgram) -> None:
 def test_a_bad_stack_name_is_a_bad_tag() -> None:
     raw, region = _raw("int")
     with pytest.raises(SettingsError, match=r"stack name: tag 'stack' value 'int#2'"):
-        parse_settings(raw, stack="int#2", region=region)
+        parse_settings(raw, stack="int#2", region=region, allow_placeholders=True)
 
 
 def test_a_region_with_too_few_zones_stops_before_any_aws_resource(run_program: RunProgram) -> None:
@@ -194,7 +196,7 @@ def test_the_program_imports_its_packages_when_started_from_stacks_like_pulumi_d
         check=False,
     )
     assert "ModuleNotFoundError" not in result.stderr, result.stderr
-    assert "example-app:imageTag is not set: `pulumi config set imageTag <value>`" in result.stderr, result.stderr
+    assert "example-app:domain is not set: `pulumi config set domain <value>`" in result.stderr, result.stderr
 
 
 def test_a_missing_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
@@ -229,3 +231,143 @@ def test_stack_files_hold_only_differences_from_pulumi_yaml() -> None:
             if key.startswith("example-app:") and declared[key.split(":", 1)[1]].get("default") == value
         ]
         assert not repeated, f"Pulumi.{stack}.yaml repeats Pulumi.yaml's defaults: {repeated}"
+
+
+# ---------------------------------------------------------------- placeholders: only code can allow them
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_committed_stack_files_with_pulumi_yamls_placeholders_are_refused_naming_each_key_and_command(
+    stack: str, run_program: RunProgram
+) -> None:
+    run = run_program(stack, allow_placeholders=False)
+    assert run.stopped is not None
+    assert run.stopped.startswith(f"stack {stack!r}: 2 invalid setting(s); fix them and try again:")
+    assert (
+        f"example-app:domain 'example.com' is a placeholder (a reserved example domain, RFC 2606): set your Route53 "
+        f"zone with `pulumi config set -s {stack} domain <your-zone>` and commit Pulumi.{stack}.yaml"
+    ) in run.stopped
+    assert "example-app:acmeEmail 'hostmaster@example.com' is a placeholder" in run.stopped
+    assert f"`pulumi config set -s {stack} acmeEmail <you@your-domain>`" in run.stopped
+    assert run.graph.resources == [] and run.graph.lookups == [], "refused before any resource or lookup"
+
+
+def test_real_values_pass_without_the_opt_in(run_program: RunProgram) -> None:
+    run = run_program("prd", {"domain": "acme-corp.io", "acmeEmail": "ops@acme-corp.io"}, allow_placeholders=False)
+    assert run.stopped is None, run.stopped
+    assert run.graph.outputs["url"] == "https://example-app.acme-corp.io"
+
+
+@pytest.mark.parametrize(
+    ("domain", "email", "refused"),
+    [
+        ("example.com", "ops@acme.io", ["domain"]),
+        ("int.example.net", "ops@acme.io", ["domain"]),
+        ("www.example.org", "ops@acme.io", ["domain"]),
+        ("acme.io", "Hostmaster@EXAMPLE.com", ["acmeEmail"]),
+        ("app.test", "ops@acme.io", ["domain"]),
+        ("shop.example", "ops@acme.io", ["domain"]),
+        ("acme.invalid", "ops@acme.io", ["domain"]),
+        ("localhost", "ops@acme.io", ["domain"]),
+        ("acme.io", "hostmaster@example.com", ["acmeEmail"]),
+        ("acme.io", "ops@mail.example.org", ["acmeEmail"]),
+        ("acme.io", "ops@acme.test", ["acmeEmail"]),
+        ("example.com", "hostmaster@example.com", ["domain", "acmeEmail"]),
+        ("acme.io", "ops@acme.io", []),
+        ("example-app.io", "ops@examples.com", []),  # merely similar names are real domains
+        ("myexample.com", "ops@example.co", []),
+    ],
+)
+def test_reserved_domains_are_placeholders(domain: str, email: str, refused: list[str]) -> None:
+    raw, region = _raw("int", {"domain": domain, "acmeEmail": email})
+    if not refused:
+        parse_settings(raw, stack="int", region=region)
+        return
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw, stack="int", region=region)
+    named = [
+        key
+        for key in ("domain", "acmeEmail")
+        if any(p.startswith(f"example-app:{key} ") for p in caught.value.problems)
+    ]
+    assert named == refused, caught.value.problems
+    assert len(caught.value.problems) == len(refused)
+    parse_settings(raw, stack="int", region=region, allow_placeholders=True)  # the tests' opt-in
+
+
+def test_nothing_but_code_can_allow_placeholders(run_program: RunProgram, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ast
+
+    # The program calls load_settings() bare: no config key or environment variable reaches the keyword.
+    tree = ast.parse((ROOT / "stacks" / "__main__.py").read_text())
+    (call,) = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "load_settings"
+    ]
+    assert call.args == [] and call.keywords == []
+    assert not [key for key in CONFIG_KEYS if "placeholder" in key.lower()]
+    for name in ("ALLOW_PLACEHOLDERS", "EXAMPLE_APP_ALLOW_PLACEHOLDERS", "PULUMI_ALLOW_PLACEHOLDERS"):
+        monkeypatch.setenv(name, "true")
+    run = run_program("int", {"allowPlaceholders": True}, allow_placeholders=False)
+    assert run.stopped is not None and "is a placeholder" in run.stopped
+
+
+# ---------------------------------------------------------------- a GitHub Actions job keeps its own CI roles
+
+
+@pytest.mark.parametrize(
+    ("environ", "job"),
+    [
+        ({}, None),
+        ({"CI": "true"}, None),
+        ({"GITHUB_ACTIONS": "false", "GITHUB_REPOSITORY": "acme/app"}, None),
+        ({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/app"}, CiJob(repository="acme/app")),
+        ({"GITHUB_ACTIONS": "true"}, CiJob(repository="")),
+    ],
+)
+def test_the_program_knows_it_runs_in_github_actions_only_from_githubs_own_variables(
+    environ: dict[str, str], job: CiJob | None
+) -> None:
+    assert read_ci_job(environ) == job
+
+
+@pytest.mark.parametrize(
+    ("configured", "running", "problem"),
+    [
+        ("", None, None),  # an operator's machine: a stack without CI roles is allowed
+        ("acme/app", None, None),
+        ("acme/app", "acme/app", None),
+        ("", "acme/app", "example-app:githubRepository is empty, but this run is a GitHub Actions job of acme/app"),
+        ("acme/fork", "acme/app", "example-app:githubRepository is 'acme/fork', but this run is a GitHub Actions job"),
+        ("Acme/App", "acme/app", "would be handed to another repository"),  # OIDC subjects compare exactly
+        ("acme/app", "", "GITHUB_REPOSITORY is empty in a GitHub Actions run"),
+    ],
+)
+def test_a_github_actions_run_never_plans_to_remove_the_roles_it_runs_as(
+    configured: str, running: str | None, problem: str | None
+) -> None:
+    raw, region = _raw("int", {"githubRepository": configured})
+    job = None if running is None else CiJob(repository=running)
+    if problem is None:
+        assert parse_settings(raw, stack="int", region=region, ci_job=job, allow_placeholders=True).ci.repository == (
+            configured
+        )
+        return
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw, stack="int", region=region, ci_job=job, allow_placeholders=True)
+    (found,) = caught.value.problems
+    assert problem in found
+    if running:
+        assert f"`pulumi config set -s int githubRepository {running}` and commit Pulumi.int.yaml" in found
+
+
+def test_a_deploy_job_without_the_committed_repository_stops_before_any_resource(run_program: RunProgram) -> None:
+    job = {"github_repository": "acme/example-app"}
+    run = run_program("int", **job)
+    assert run.stopped is not None
+    assert "the CI roles this job runs as would be deleted" in run.stopped
+    assert run.graph.resources == []
+    kept = run_program("int", {"githubRepository": "acme/example-app"}, **job)
+    assert kept.stopped is None, kept.stopped
+    assert kept.graph.of_type("example-app:infra:CiAccess")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
@@ -20,6 +18,7 @@ from app.timing import Timing
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
 from localenv import LocalEnvironment
+from tests.infra.pulumi_engine import load_project, provider_environment, start_dynamic_provider_host
 from tests.infra.test_workload import run_mocked
 from tests.smoke.appserver import REPO_ROOT, RunningApp, serve_app
 
@@ -101,41 +100,47 @@ def test_diff_runs_again_only_when_what_is_checked_changes() -> None:
         assert diff.replaces == [], key
 
 
-def test_the_pickled_provider_runs_in_a_fresh_process(app_v1: RunningApp, tmp_path: Path) -> None:
-    """Pulumi stores the provider pickled and runs it in its own Python host, in the program's directory.
+URN = "urn:pulumi:int::example-app::pulumi-python:dynamic:Resource::int-smoke"
 
-    There (stacks/, `main:` in Pulumi.yaml) `infra` is not importable: the provider must not need it.
+
+def test_the_engines_provider_host_runs_the_stored_provider_where_the_engine_starts_it(
+    app_v1: RunningApp, tmp_path: Path
+) -> None:
+    """As preview, up and destroy drive it: the launcher's python, in the plugin directory, over gRPC.
+
+    The provider travels pickled inside the resource's properties (`__provider`), and the host
+    unpickles it where `infra` cannot be imported: the plugin directory is stacks/ (`main:`).
     """
-    pickled = serialize_provider(SmokeTestProvider())
-    script = (
-        "import base64, json, sys, dill\n"
-        "provider = dill.loads(base64.b64decode(sys.argv[1]))\n"
-        "assert not any(m.split('.')[0] == 'infra' for m in sys.modules), 'the provider imported infra'\n"
-        "props = json.loads(sys.argv[2])\n"
-        "try:\n"
-        "    print(json.dumps(provider.create(props).outs['report']))\n"
-        "except Exception as error:\n"
-        "    print('FAILED:', type(error).__name__, error)\n"
-    )
-    runs = {}
-    for version in ("v1.0.0", "v9.9.9"):
-        done = subprocess.run(
-            [sys.executable, "-c", script, pickled, json.dumps(props(app_v1.url, version, timeout=0.5))],
-            cwd=REPO_ROOT / "stacks",
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        runs[version] = done.stdout
+    project = load_project(REPO_ROOT)
+    launch = project.provider_launch()
+    assert launch.starts, launch.refusal
     cannot_import = subprocess.run(
-        [sys.executable, "-c", "import infra"], cwd=REPO_ROOT / "stacks", capture_output=True, check=False
+        [launch.command[0], "-c", "import infra"], cwd=project.location.pwd, capture_output=True, check=False
     )
-    assert cannot_import.returncode != 0, "stacks/ must mirror the host: infra not importable there"
-    assert "passed" in json.loads(runs["v1.0.0"])
-    assert runs["v9.9.9"].startswith("FAILED: SmokeCheckError Smoke test of")
-    assert base64.b64decode(pickled)  # stored as base64 text in the state
+    assert cannot_import.returncode != 0, "the host's directory must not see infra, or this test proves nothing"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PULUMI_PROJECT": "example-app",
+        **provider_environment(project.runtime_options),
+    }
+    stored = {"__provider": serialize_provider(SmokeTestProvider())}
+    first = {**props(app_v1.url, "v1.0.0"), **stored}
+    with start_dynamic_provider_host(launch, project.location.pwd, env) as host:
+        host.configure()
+        checked = host.check(URN, first)  # preview
+        assert checked["expected_version"] == "v1.0.0"
+        id_, outs = host.create(URN, checked)
+        assert id_ == f"{app_v1.url}@v1.0.0"
+        assert "passed" in outs["report"] and outs["__provider"] == stored["__provider"]
+        wrong = {**props(app_v1.url, "v9.9.9", timeout=0.5), **stored}
+        assert host.diff(URN, id_, outs, wrong)
+        with pytest.raises(grpc.RpcError) as failure:  # what `pulumi up` prints for a release that did not answer
+            host.update(URN, id_, outs, wrong)
+        details = failure.value.details()
+        assert f"SmokeCheckError: Smoke test of {app_v1.url} for version v9.9.9: FAILED" in details, details
+        assert "saw: v1.0.0 ×" in details, details
+        host.delete(URN, id_, outs)  # `pulumi destroy`: the provider comes from the state
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def app_settings(stack: str) -> AppSettings:
     """The stack's app settings as the program loads them for the release the harness deploys."""
     values = as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG}))
     raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in values.items() if k.startswith(f"{PROJECT}:")}
-    return parse_settings(raw, stack=stack, region=values.get("aws:region")).app
+    return parse_settings(raw, stack=stack, region=values.get("aws:region"), allow_placeholders=True).app
 
 
 def one(graph: Graph, kind: str) -> Registered:

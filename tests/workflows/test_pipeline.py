@@ -199,6 +199,7 @@ def test_a_failed_rollback_is_not_smoke_tested_and_the_summary_still_runs(deploy
         ("the failed tag was already deployed", {"release-smoke"}, RELEASE),
         ("image missing from ECR: nothing was changed", {"image"}, PREVIOUS),
         ("bad tag: nothing was changed", {"Check the release tag"}, PREVIOUS),
+        ("a policy violation: nothing was changed", {"policy-preview"}, PREVIOUS),
     ],
 )
 def test_no_rollback_when_there_is_nothing_to_roll_back(
@@ -214,6 +215,48 @@ def test_a_failure_before_the_up_does_not_deploy(deploy_stack: dict[str, Any]) -
     run = _simulate(deploy_stack, failing={"before"})
     assert not run.did_run("release-up")
     assert not run.did_run("rollback-up")
+
+
+# --- the policy pack -------------------------------------------------------------------------------
+
+POLICY_PACK = "infra/policy_pack"
+
+
+def test_every_pulumi_preview_and_up_runs_the_policy_pack(workflows: dict[str, Workflow]) -> None:
+    operations = [
+        (f"{workflow.name}:{job_id}:{step_key(step)}", step["with"])
+        for workflow in workflows.values()
+        for job_id, job in workflow.jobs.items()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith("pulumi/actions@") and "command" in step.get("with", {})
+    ]
+    assert {where.rsplit(":", 1)[-1] for where, _ in operations} >= {"policy-preview", "release-up", "rollback-up"}
+    for where, inputs in operations:
+        assert inputs["command"] in ("preview", "up"), where
+        # The input's name is camelCase in pulumi/actions v7.0.0's action.yml (not policy-packs).
+        assert inputs.get("policyPacks") == POLICY_PACK, f"{where} must run the policy pack"
+    assert (REPO_ROOT / POLICY_PACK / "PulumiPolicy.yaml").is_file()
+
+
+def test_the_policies_are_checked_before_the_release_changes_anything(deploy_stack: dict[str, Any]) -> None:
+    steps = _steps_by_key(deploy_stack)
+    order = _order(deploy_stack)
+    assert order.index("before") < order.index("policy-preview") < order.index("release-up")
+    preview = steps["policy-preview"]
+    assert preview["with"]["command"] == "preview"
+    assert preview["with"]["config-map"] == steps["release-up"]["with"]["config-map"], "preview what the up deploys"
+    assert "continue-on-error" not in preview and "if" not in preview
+    run = _simulate(deploy_stack, failing={"policy-preview"})
+    assert run.failed and not run.did_run("release-up") and not run.did_run("rollback-up")
+
+
+def test_ci_proves_the_pack_on_the_real_engine(workflows: dict[str, Workflow]) -> None:
+    job = workflows["ci.yml"].jobs["policy-pack"]
+    runs = [step.get("run") for step in job["steps"]]
+    assert runs[-1] == ".ci/policy-pack.sh"
+    assert "make .venv/.installed" in runs, "the pack runs in the program's virtualenv"
+    assert any(step.get("uses", "").startswith("pulumi/actions@") for step in job["steps"]), "the pinned CLI"
+    assert job["permissions"] == {"contents": "read"}
 
 
 # --- concurrency, permissions, injection (pins: test_action_pins.py) ----------------------------

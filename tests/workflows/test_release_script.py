@@ -162,3 +162,32 @@ def test_a_missing_or_broken_report_reads_as_not_run(tmp_path: Path) -> None:
     broken.write_text("<testsuites><testsuite>", encoding="utf-8")
     _, text = _summary(tmp_path, **_deploy(release_up="success", release_smoke="failure", release_report=str(broken)))
     assert "failure (not run)" in text
+
+
+SET_UP = {
+    "DEPLOY_STACK": "stg",
+    "AWS_DEPLOY_ROLE_ARN": "arn:aws:iam::123456789012:role/example-app-stg-deploy",
+    "AWS_REGION": "eu-west-1",
+    "ECR_REPOSITORY": "example-app",
+}
+
+
+def test_a_set_up_stack_passes_the_setup_check() -> None:
+    result = _run("check-setup", env=SET_UP)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "The GitHub variables stg needs are set.\n"
+
+
+def test_a_release_before_the_setup_names_each_missing_variable_and_its_command() -> None:
+    # A tag pushed before the stack's platform phase: GitHub hands the job empty variables.
+    result = _run("check-setup", env={**SET_UP, "AWS_DEPLOY_ROLE_ARN": "", "ECR_REPOSITORY": " "})
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("::error title=stg is not set up::AWS_DEPLOY_ROLE_ARN is empty")
+    assert (
+        'gh variable set AWS_DEPLOY_ROLE_ARN --env stg --body "$(pulumi stack output ciDeployRoleArn -s stg)"'
+        in (lines[0])
+    )
+    assert lines[1].startswith("::error title=stg is not set up::ECR_REPOSITORY is empty")
+    assert 'README "First deploy"' in lines[1]

@@ -1,0 +1,152 @@
+"""What the program relies on finding in each platform chart's output, derived from the values it passes.
+
+Each function takes a release as the program installs it and says which objects and fields must come out
+of the chart. The expected values are read from `release.values` — never written here — so this stays
+true when a setting changes; only the chart's naming and layout are facts of the pinned chart, each with
+its source. `EXPECTED[chart name](release)` is the list for one release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tests.charts.check import Expected, Named, Release, present
+
+POD = ("spec", "template", "spec")
+POD_LABELS = ("spec", "template", "metadata", "labels")
+
+
+def fullname(release: Release) -> str:
+    """The chart's base object name: the release name when it contains the chart's name, else both joined.
+
+    The same rule in kubernetes/ingress-nginx helm-chart-4.15.1, cert-manager/cert-manager v1.21.1 and
+    kubernetes-sigs/metrics-server metrics-server-helm-chart-3.13.0 (`<chart>.fullname` in templates/_helpers.tpl).
+    """
+    chart = release.chart_name
+    return release.name if chart in release.name else f"{release.name}-{chart}"
+
+
+def _selected_labels(pod_values: Mapping[str, Any]) -> dict[str, str]:
+    """Every label our anti-affinity and spread rules select: the chart's pods must carry all of them."""
+    labels: dict[str, str] = {}
+    for term in pod_values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]:
+        labels.update(term["podAffinityTerm"]["labelSelector"]["matchLabels"])
+    for constraint in pod_values.get("topologySpreadConstraints", []):
+        labels.update(constraint["labelSelector"]["matchLabels"])
+    return labels
+
+
+def ingress_nginx(release: Release) -> list[Expected]:
+    """Controller replicas, our ConfigMap keys and controller args, the grace period, PDB, spread, the Service."""
+    controller = release.values["controller"]
+    service = controller["service"]
+    # helm-chart-4.15.1 templates/_helpers.tpl `ingress-nginx.controller.fullname`: "<fullname>-controller",
+    # the Deployment's, ConfigMap's, PDB's and Service's name; its container is named "controller".
+    name = f"{fullname(release)}-controller"
+    container = (*POD, "containers", Named("controller"))
+    # controller-deployment.yaml renders each extraArgs entry as `--key=value`; ingressClass as --ingress-class.
+    args = [f"--{key}={value}" for key, value in controller["extraArgs"].items()]
+    args.append(f"--ingress-class={controller['ingressClass']}")
+    if controller["metrics"]["enabled"]:
+        args.append("--enable-metrics=true")
+    expected = [
+        Expected("Deployment", name, ("spec", "replicas"), controller["replicaCount"]),
+        Expected("Deployment", name, ("spec", "strategy"), controller["updateStrategy"]),
+        Expected(
+            "Deployment", name, (*POD, "terminationGracePeriodSeconds"), controller["terminationGracePeriodSeconds"]
+        ),
+        Expected("Deployment", name, (*POD, "affinity"), controller["affinity"]),
+        Expected("Deployment", name, (*POD, "topologySpreadConstraints"), controller["topologySpreadConstraints"]),
+        Expected("Deployment", name, POD_LABELS, _selected_labels(controller), contains=True),
+        Expected("Deployment", name, (*container, "args"), args, contains=True),
+        Expected("Deployment", name, (*container, "resources"), controller["resources"]),
+        Expected("ConfigMap", name, ("data",), controller["config"], contains=True),
+        Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), controller["minAvailable"]),
+        Expected(
+            "PodDisruptionBudget",
+            name,
+            ("spec", "selector", "matchLabels"),
+            _selected_labels(controller),
+            contains=True,
+        ),
+        Expected("Service", name, ("spec", "type"), service["type"]),
+        Expected("Service", name, ("spec", "externalTrafficPolicy"), service["externalTrafficPolicy"]),
+        Expected("Service", name, ("metadata", "annotations"), service["annotations"], contains=True),
+    ]
+    if controller["ingressClassResource"]["enabled"]:
+        expected.append(present("IngressClass", controller["ingressClassResource"]["name"]))
+    if controller["metrics"]["enabled"]:
+        expected.append(present("Service", f"{name}-metrics"))  # templates/controller-service-metrics.yaml
+    return expected
+
+
+CERT_MANAGER_CRDS = (
+    "certificates.cert-manager.io",  # the app's Ingress gets its certificate through one (ingress-shim)
+    "certificaterequests.cert-manager.io",
+    "clusterissuers.cert-manager.io",  # infra/platform.py CertIssuers creates two
+    "orders.acme.cert-manager.io",  # ACME HTTP-01: an Order and its Challenges per certificate
+    "challenges.acme.cert-manager.io",
+)
+"""The custom resources cert-manager's issuance through Let's Encrypt HTTP-01 needs."""
+
+
+def cert_manager(release: Release) -> list[Expected]:
+    """The CRDs (kept on uninstall when asked), and replicas and a PDB for the controller, webhook and cainjector."""
+    values = release.values
+    base = fullname(release)
+    expected: list[Expected] = []
+    if values["crds"]["enabled"]:
+        for crd in CERT_MANAGER_CRDS:
+            expected.append(present("CustomResourceDefinition", crd))
+            if values["crds"]["keep"]:
+                # v1.21.1 templates/crd-*.yaml: `helm.sh/resource-policy: keep` when crds.keep.
+                field = ("metadata", "annotations", "helm.sh/resource-policy")
+                expected.append(Expected("CustomResourceDefinition", crd, field, "keep"))
+    # v1.21.1 templates/_helpers.tpl: the webhook and cainjector are "<fullname>-webhook" / "-cainjector".
+    for part, name in (
+        (values, base),
+        (values["webhook"], f"{base}-webhook"),
+        (values["cainjector"], f"{base}-cainjector"),
+    ):
+        expected.append(Expected("Deployment", name, ("spec", "replicas"), part["replicaCount"]))
+        budget = part["podDisruptionBudget"]
+        if budget["enabled"]:
+            expected.append(Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), budget["minAvailable"]))
+    return expected
+
+
+def metrics_server(release: Release) -> list[Expected]:
+    """Replicas, rollout, spread and resources of metrics-server, its PDB, and the metrics API it serves."""
+    values = release.values
+    name = fullname(release)
+    container = (*POD, "containers", Named("metrics-server"))  # templates/deployment.yaml: the chart's name
+    budget = values["podDisruptionBudget"]
+    expected = [
+        Expected("Deployment", name, ("spec", "replicas"), values["replicas"]),
+        Expected("Deployment", name, ("spec", "strategy"), values["updateStrategy"]),
+        Expected("Deployment", name, (*POD, "affinity"), values["affinity"]),
+        Expected("Deployment", name, POD_LABELS, _selected_labels(values), contains=True),
+        Expected("Deployment", name, (*container, "resources"), values["resources"]),
+        # What the HorizontalPodAutoscaler reads CPU from (templates/apiservice.yaml).
+        present("APIService", "v1beta1.metrics.k8s.io"),
+    ]
+    if budget["enabled"]:
+        expected += [
+            Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), budget["minAvailable"]),
+            Expected(
+                "PodDisruptionBudget",
+                name,
+                ("spec", "unhealthyPodEvictionPolicy"),
+                budget["unhealthyPodEvictionPolicy"],
+            ),
+        ]
+    return expected
+
+
+EXPECTED: dict[str, Callable[[Release], list[Expected]]] = {
+    "ingress-nginx": ingress_nginx,
+    "cert-manager": cert_manager,
+    "metrics-server": metrics_server,
+}
+"""What we rely on, by chart name (Chart.yaml `name`)."""
