@@ -78,6 +78,8 @@ class LoadBalancerDrain:
     """Slack for the NLB to apply the health verdict across its nodes."""
     drain: int = 30
     """Seconds nginx may take to finish open requests after it stops accepting (`worker-shutdown-timeout`)."""
+    exit_margin: int = 20
+    """Slack between the controller's own exit and the kubelet's SIGKILL."""
 
     @property
     def detection(self) -> int:
@@ -93,8 +95,8 @@ class LoadBalancerDrain:
     @property
     def termination_grace(self) -> int:
         """Controller pod's terminationGracePeriodSeconds: keep accepting, then drain, then exit."""
-        # 90 s = shutdown_grace 30 s + drain 30 s + post-shutdown wait 10 s + margin 20 s (defaults)
-        return self.shutdown_grace + self.drain + POST_SHUTDOWN_GRACE + 20
+        # 90 s = shutdown_grace 30 s + drain 30 s + post-shutdown wait 10 s + exit margin 20 s (defaults)
+        return self.shutdown_grace + self.drain + POST_SHUTDOWN_GRACE + self.exit_margin
 
 
 POST_SHUTDOWN_GRACE = 10

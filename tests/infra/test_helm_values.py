@@ -45,15 +45,27 @@ def test_controller_stays_available_through_drains_and_upgrades() -> None:
     assert controller["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
 
 
-def test_nginx_keeps_accepting_until_the_nlb_has_stopped_sending() -> None:
-    controller = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]
+@pytest.mark.parametrize(
+    ("drain", "shutdown_grace", "termination_grace"),
+    [
+        # Defaults: the NLB looks away after 10 s × 2 (+ 10 s margin); then 30 s drain, 10 s post-shutdown, 20 s slack.
+        (NLB_DRAIN, 30, 90),
+        (LoadBalancerDrain(health_check_interval=5, unhealthy_threshold=2), 20, 80),
+        (LoadBalancerDrain(health_check_interval=30, unhealthy_threshold=3, drain=60, exit_margin=5), 100, 175),
+    ],
+)
+def test_nginx_keeps_accepting_until_the_nlb_has_stopped_sending(
+    drain: LoadBalancerDrain, shutdown_grace: int, termination_grace: int
+) -> None:
+    controller = ingress_nginx_values(replicas=2, ingress_class="nginx", drain=drain)["controller"]
     annotations = controller["service"]["annotations"]
     prefix = "service.beta.kubernetes.io/aws-load-balancer-"
     interval = int(annotations[f"{prefix}healthcheck-interval"])
     threshold = int(annotations[f"{prefix}healthcheck-unhealthy-threshold"])
     grace = int(controller["extraArgs"]["shutdown-grace-period"])
+    assert grace == shutdown_grace
     assert grace > interval * threshold, "nginx would close while the NLB still sends new connections"
-    assert controller["terminationGracePeriodSeconds"] > grace + NLB_DRAIN.drain
+    assert controller["terminationGracePeriodSeconds"] == termination_grace
     assert controller["service"]["externalTrafficPolicy"] == "Local"
 
 
@@ -113,14 +125,6 @@ def test_nginx_finishes_draining_inside_the_grace_period() -> None:
     assert worker_shutdown == NLB_DRAIN.drain
     grace = int(controller["extraArgs"]["shutdown-grace-period"])
     assert controller["terminationGracePeriodSeconds"] > grace + worker_shutdown + POST_SHUTDOWN_GRACE
-
-
-@pytest.mark.parametrize(("interval", "threshold"), [(5, 2), (10, 3), (30, 2)])
-def test_drain_arithmetic_follows_the_health_check(interval: int, threshold: int) -> None:
-    drain = LoadBalancerDrain(health_check_interval=interval, unhealthy_threshold=threshold)
-    assert drain.detection == interval * threshold
-    assert drain.shutdown_grace == drain.detection + drain.propagation_margin
-    assert drain.termination_grace > drain.shutdown_grace + drain.drain
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
