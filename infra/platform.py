@@ -17,7 +17,7 @@ IngressController, so replacing it (e.g. by a Gateway API implementation) touche
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from infra.helm_values import (
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
     METRICS_SERVER_CHART,
+    READINESS_GATE_LABEL,
     ChartRef,
     cert_manager_values,
     cluster_issuer,
@@ -36,12 +37,19 @@ from infra.helm_values import (
     issuer_name,
     metrics_server_values,
 )
+from infra.ingress_timing import INGRESS_TIMING
 
 RELEASE_TIMEOUT_S = 600
 """Seconds Helm waits for a release's pods (and, for ingress-nginx, its load balancer) to be ready."""
 
 
-def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+def _namespace(
+    name: str,
+    namespace: str,
+    pod_security: str,
+    parent: pulumi.Resource,
+    labels: Mapping[str, str] | None = None,
+) -> k8s.core.v1.Namespace:
     return k8s.core.v1.Namespace(
         name,
         metadata={
@@ -49,6 +57,7 @@ def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Reso
             "labels": {
                 "pod-security.kubernetes.io/enforce": pod_security,
                 "pod-security.kubernetes.io/warn": "restricted",
+                **(labels or {}),
             },
         },
         opts=pulumi.ResourceOptions(parent=parent),
@@ -63,6 +72,8 @@ def _release(
     namespace: k8s.core.v1.Namespace,
     values: Mapping[str, Any],
     parent: pulumi.Resource,
+    timeout: int = RELEASE_TIMEOUT_S,
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.helm.v3.Release:
     """A pinned chart installed by Helm itself, all or nothing: a failed upgrade rolls back, not half a release."""
     return k8s.helm.v3.Release(
@@ -75,9 +86,9 @@ def _release(
         values=values,
         atomic=True,
         cleanup_on_fail=True,
-        timeout=RELEASE_TIMEOUT_S,
+        timeout=timeout,
         max_history=10,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 
 
@@ -91,6 +102,8 @@ class IngressControllerArgs:
     """IngressClass the controller serves (the app's Ingress and the HTTP-01 solver use it)."""
     namespace: str = "ingress-nginx"
     """Namespace of the controller (the app's NetworkPolicy admits traffic from here only)."""
+    load_balancer_controller: pulumi.Resource | None = None
+    """The AWS Load Balancer Controller's release: it must run (its webhook, its NLB) before this Service exists."""
 
 
 class IngressController(pulumi.ComponentResource):
@@ -103,7 +116,9 @@ class IngressController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:IngressController", name, None, opts)
-        namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self)
+        # The readiness-gate label: each new controller pod is Ready only once its NLB target is healthy, so a
+        # surge rollout or a drain never takes an old pod away before the new one takes traffic.
+        namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self, READINESS_GATE_LABEL)
         # A fixed release name fixes the Service name below and the pods' instance label.
         self.release = _release(
             f"{name}-ingress-nginx",
@@ -112,6 +127,9 @@ class IngressController(pulumi.ComponentResource):
             namespace=namespace,
             values=ingress_nginx_values(replicas=args.replicas, ingress_class=args.ingress_class),
             parent=self,
+            # Helm waits for the rollout, which with readiness gates waits for each new NLB target's health.
+            timeout=max(RELEASE_TIMEOUT_S, INGRESS_TIMING.rollout_budget(args.replicas)),
+            depends_on=[args.load_balancer_controller] if args.load_balancer_controller else (),
         )
         # The chart's Service; read back once the release is up so its NLB hostname is known.
         service = k8s.core.v1.Service.get(

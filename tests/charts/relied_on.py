@@ -27,6 +27,11 @@ def fullname(release: Release) -> str:
     return release.name if chart in release.name else f"{release.name}-{chart}"
 
 
+def without_nulls(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as the rendered object has them: Helm deletes a chart default that the values set to null."""
+    return {k: without_nulls(v) if isinstance(v, Mapping) else v for k, v in values.items() if v is not None}
+
+
 def _selected_labels(pod_values: Mapping[str, Any]) -> dict[str, str]:
     """Every label our anti-affinity and spread rules select: the chart's pods must carry all of them."""
     labels: dict[str, str] = {}
@@ -61,6 +66,8 @@ def ingress_nginx(release: Release) -> list[Expected]:
         Expected("Deployment", name, POD_LABELS, _selected_labels(controller), contains=True),
         Expected("Deployment", name, (*container, "args"), args, contains=True),
         Expected("Deployment", name, (*container, "resources"), controller["resources"]),
+        # Our preStop replaces the chart's /wait-shutdown (templates/controller-deployment.yaml `lifecycle`).
+        Expected("Deployment", name, (*container, "lifecycle"), without_nulls(controller["lifecycle"])),
         Expected("ConfigMap", name, ("data",), controller["config"], contains=True),
         Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), controller["minAvailable"]),
         Expected(
@@ -72,6 +79,8 @@ def ingress_nginx(release: Release) -> list[Expected]:
         ),
         Expected("Service", name, ("spec", "type"), service["type"]),
         Expected("Service", name, ("spec", "externalTrafficPolicy"), service["externalTrafficPolicy"]),
+        Expected("Service", name, ("spec", "loadBalancerClass"), service["loadBalancerClass"]),
+        Expected("Service", name, ("spec", "allocateLoadBalancerNodePorts"), service["allocateLoadBalancerNodePorts"]),
         Expected("Service", name, ("metadata", "annotations"), service["annotations"], contains=True),
     ]
     if controller["ingressClassResource"]["enabled"]:

@@ -137,7 +137,13 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     assert controller["minAvailable"] == 1  # the chart's PodDisruptionBudget
     assert controller["affinity"]["podAntiAffinity"]
     assert controller["metrics"]["enabled"] is True
-    assert controller["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert controller["service"]["loadBalancerClass"] == "service.k8s.aws/nlb"  # the AWS Load Balancer Controller's
+    assert controller["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    # The controller pods' namespace asks for target-health readiness gates.
+    (namespace,) = [
+        n for n in graph.of_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == nginx["namespace"]
+    ]
+    assert namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
     assert nginx["atomic"] is True and certs["atomic"] is True
 
 
