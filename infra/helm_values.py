@@ -39,6 +39,12 @@ METRICS_SERVER_CHART = ChartRef(
     name="metrics-server", version="3.13.0", repository="https://kubernetes-sigs.github.io/metrics-server/"
 )
 
+# kubernetes-sigs/aws-load-balancer-controller v3.5.0 (2026-08-03), helm/aws-load-balancer-controller/Chart.yaml
+# version 3.5.0; published to AWS's eks-charts repository (the chart's `home`).
+LOAD_BALANCER_CONTROLLER_CHART = ChartRef(
+    name="aws-load-balancer-controller", version="3.5.0", repository="https://aws.github.io/eks-charts"
+)
+
 LETS_ENCRYPT_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -304,4 +310,65 @@ def metrics_server_values(*, replicas: int) -> dict[str, Any]:
         # The chart's defaults (upstream's sizing for up to ~100 nodes), written out so a preview shows a change,
         # plus a memory limit: metrics-server's memory grows with pods and nodes, never with traffic.
         "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+    }
+
+
+LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+"""The controller's ServiceAccount; its IAM role trusts exactly this one (IRSA)."""
+LOAD_BALANCER_CONTROLLER_LABELS = {
+    "app.kubernetes.io/name": "aws-load-balancer-controller",
+    "app.kubernetes.io/instance": "aws-load-balancer-controller",
+}
+"""Labels of the controller pods for a release named `aws-load-balancer-controller` (v3.5.0 templates/_helpers.tpl
+`aws-load-balancer-controller.selectorLabels`)."""
+
+
+def load_balancer_controller_values(
+    *, cluster_name: Any, region: str, vpc_id: Any, role_arn: Any, replicas: int
+) -> dict[str, Any]:
+    """Values for the AWS Load Balancer Controller chart: NLBs for Services only, ≥ 2 replicas behind a PDB.
+
+    Keys from kubernetes-sigs/aws-load-balancer-controller v3.5.0 helm/aws-load-balancer-controller/values.yaml;
+    templates/deployment.yaml renders clusterName, region, vpcId and the enable* switches as flags.
+    """
+    return {
+        "clusterName": cluster_name,  # the `elbv2.k8s.aws/cluster` tag value its IAM policy is scoped to
+        # Pods cannot reach the instance metadata service (the nodes' hop limit is 1), where the controller
+        # would otherwise look both up.
+        "region": region,
+        "vpcId": vpc_id,
+        "replicaCount": replicas,
+        # templates/pdb.yaml renders it only when replicaCount > 1, as the spec's body: a drain keeps one leader
+        # candidate and one webhook server.
+        "podDisruptionBudget": {"minAvailable": 1},
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        # configureDefaultAffinity (default true) already prefers other nodes; spread over zones as well.
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": LOAD_BALANCER_CONTROLLER_LABELS},
+            }
+        ],
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "serviceAccount": {
+            "create": True,
+            "name": LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
+            "annotations": {"eks.amazonaws.com/role-arn": role_arn},  # IRSA
+        },
+        # Only NLBs for Services: no ALB IngressClass, no WAF or Shield calls (the IAM policy grants none).
+        "createIngressClassResource": False,
+        "ingressClassParams": {"create": False},
+        "enableShield": False,
+        "enableWaf": False,
+        "enableWafv2": False,
+        # The Service we hand it names its class itself; a mutating webhook on every Service create in the
+        # cluster (failurePolicy Fail) would only add a way for the controller's outage to block other releases.
+        "enableServiceMutatorWebhook": False,
+        # The readiness-gate webhook, for labelled namespaces only: Fail, so a controller pod is never created
+        # without its gate (it would turn Ready before its target is healthy) — better to wait for the webhook.
+        "podMutatorWebhookConfig": {"failurePolicy": "Fail"},
+        # templates/_helpers.tpl webhookCerts: without this, every upgrade generates a new CA and certificate.
+        "keepTLSSecret": True,
     }
