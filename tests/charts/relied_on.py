@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from infra.helm_values import LOAD_BALANCER_CONTROLLER_LABELS
 from tests.charts.check import Expected, Named, Release, present
 
 POD = ("spec", "template", "spec")
@@ -153,7 +154,36 @@ def metrics_server(release: Release) -> list[Expected]:
     return expected
 
 
+def aws_load_balancer_controller(release: Release) -> list[Expected]:
+    """Replicas, rollout, spread, the PDB, the IRSA annotation and the readiness-gate webhook's failure policy."""
+    values = release.values
+    # v3.5.0 templates/_helpers.tpl: fullname is the release name when it contains the chart's name; the
+    # webhook configuration is "<namePrefix>-webhook" with namePrefix "aws-load-balancer".
+    name = fullname(release)
+    return [
+        Expected("Deployment", name, ("spec", "replicas"), values["replicaCount"]),
+        Expected("Deployment", name, ("spec", "strategy"), values["updateStrategy"]),
+        Expected("Deployment", name, (*POD, "topologySpreadConstraints"), values["topologySpreadConstraints"]),
+        Expected("Deployment", name, POD_LABELS, LOAD_BALANCER_CONTROLLER_LABELS, contains=True),
+        Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), values["podDisruptionBudget"]["minAvailable"]),
+        Expected(
+            "ServiceAccount",
+            values["serviceAccount"]["name"],
+            ("metadata", "annotations"),
+            values["serviceAccount"]["annotations"],
+            contains=True,
+        ),
+        Expected(
+            "MutatingWebhookConfiguration",
+            "aws-load-balancer-webhook",
+            ("webhooks", Named("mpod.elbv2.k8s.aws"), "failurePolicy"),
+            values["podMutatorWebhookConfig"]["failurePolicy"],
+        ),
+    ]
+
+
 EXPECTED: dict[str, Callable[[Release], list[Expected]]] = {
+    "aws-load-balancer-controller": aws_load_balancer_controller,
     "ingress-nginx": ingress_nginx,
     "cert-manager": cert_manager,
     "metrics-server": metrics_server,

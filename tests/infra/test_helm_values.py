@@ -13,6 +13,7 @@ from infra.helm_values import (
     CONTROLLER_LABELS,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    LOAD_BALANCER_CONTROLLER_CHART,
     METRICS_SERVER_CHART,
     METRICS_SERVER_LABELS,
     NLB_LOAD_BALANCER_CLASS,
@@ -134,7 +135,11 @@ def test_metrics_server_stays_available_through_drains_and_upgrades(replicas: in
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
 
 
-@pytest.mark.parametrize("chart", [INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "chart",
+    [INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART, LOAD_BALANCER_CONTROLLER_CHART],
+    ids=lambda c: c.name,
+)
 def test_every_chart_is_pinned_to_one_exact_version(chart: ChartRef) -> None:
     # A range ("3.13.x", "^3.12") would let Helm upgrade the platform without a preview showing it.
     assert re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version), f"{chart.name} {chart.version!r} is not one version"
