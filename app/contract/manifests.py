@@ -111,8 +111,10 @@ def _pod_spec(settings: AppSettings) -> dict[str, Any]:
                 "ports": [{"name": PORT_NAME, "containerPort": settings.container_port, "protocol": "TCP"}],
                 "env": container_env(settings),
                 "startupProbe": _probe(LIVENESS_PATH, t.startup_period, t.probe_timeout, t.startup_failure_threshold),
-                # Readiness fails at once on drain; two misses under load before a healthy pod is pulled.
-                "readinessProbe": _probe(READINESS_PATH, t.readiness_period, t.probe_timeout, 2),
+                # Readiness fails at once on drain; a miss under load is forgiven before a healthy pod is pulled.
+                "readinessProbe": _probe(
+                    READINESS_PATH, t.readiness_period, t.probe_timeout, t.readiness_failure_threshold
+                ),
                 "livenessProbe": _probe(
                     LIVENESS_PATH, t.liveness_period, t.probe_timeout, t.liveness_failure_threshold
                 ),

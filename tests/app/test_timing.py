@@ -68,6 +68,7 @@ def test_local_budget_keeps_the_relations_at_a_human_scale() -> None:
         ({"keepalive": 2}, "timing.keepalive"),
         ({"worker_timeout": 20}, "timing.worker_timeout"),
         ({"readiness_period": 0}, "timing.readiness_period"),
+        ({"readiness_failure_threshold": 0}, "timing.readiness_failure_threshold"),
         ({"liveness_period": 0}, "timing.liveness_period"),
         ({"liveness_failure_threshold": 0}, "timing.liveness_failure_threshold"),
         ({"probe_timeout": 0}, "timing.probe_timeout"),

@@ -74,6 +74,7 @@ def test_probes_ask_the_apps_endpoints_on_the_named_port(manifests: Manifests, s
     assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["periodSeconds"] == timing.readiness_period
     assert container["livenessProbe"]["periodSeconds"] == timing.liveness_period
+    assert container["readinessProbe"]["failureThreshold"] == timing.readiness_failure_threshold
     assert container["livenessProbe"]["failureThreshold"] == timing.liveness_failure_threshold
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] == timing.startup_budget
