@@ -197,8 +197,9 @@ def sync_replica_set(cluster: Cluster, spec: DeploymentSpec, rs: ReplicaSet, jou
         )
         rs.pods.append(pod)
         journal.pod(pod, PodChange.CREATED)
-    for pod in get_pods_to_delete(rs.active(), -diff):
-        kubelet.terminate_pod(pod, journal)
+    if diff < 0:
+        for pod in get_pods_to_delete(rs.active(), -diff):
+            kubelet.terminate_pod(pod, journal)
 
 
 def sync_rollout(cluster: Cluster, spec: DeploymentSpec, journal: Journal) -> None:

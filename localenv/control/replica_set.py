@@ -31,4 +31,4 @@ def deletion_order(pod: Pod) -> tuple[int, bool, float, int, float]:
 
 def get_pods_to_delete(pods: Sequence[Pod], count: int) -> list[Pod]:
     """getPodsToDelete: the `count` pods a scale-down removes."""
-    return sorted(pods, key=deletion_order)[:count]
+    return sorted(pods, key=deletion_order)[: max(count, 0)]

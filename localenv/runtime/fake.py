@@ -28,6 +28,7 @@ from localenv.control.actions import (
     StartContainer,
 )
 from localenv.control.objects import EndpointsPush
+from localenv.spec import PodTemplate
 
 START = 1_000.0
 EXIT_ON_SIGKILL = -signal.SIGKILL
@@ -84,8 +85,8 @@ class FakeRuntime:
     """Scripted containers, probe answers and ingress; everything the loop asked for is recorded."""
 
     clock: ManualClock = field(default_factory=ManualClock)
-    probe_answer: Callable[[RunProbe], tuple[bool, str]] = lambda request: (True, "200")
-    """The answer every probe gets (ok, detail)."""
+    probe_answer: Callable[[RunProbe, PodTemplate], tuple[bool, str]] = lambda request, template: (True, "200")
+    """The answer a probe gets (ok, detail), given the probe and the template of the container it asks."""
     lifetime: Callable[[StartContainer], float | None] = lambda request: None
     """Seconds after its start when a container exits with code 1 by itself (None: it keeps running)."""
     sigterm_exit_after: Callable[[StartContainer], float | None] = lambda request: 0.0
@@ -153,9 +154,13 @@ class FakeRuntime:
         return exited
 
     def run_probe(self, request: RunProbe) -> None:
-        """Answer from the script, delivered at the next sync."""
+        """Answer from the script, delivered at the next sync; a container that has gone does not answer."""
         self.probes.append((self.now(), request))
-        ok, detail = self.probe_answer(request)
+        target = self.containers.get(request.container)
+        if target is None:
+            ok, detail = False, "ConnectionRefusedError"
+        else:
+            ok, detail = self.probe_answer(request, target.request.template)
         self._answers.append(ProbeAnswer(container=request.container, kind=request.kind, ok=ok, detail=detail))
 
     def probe_answers(self) -> list[ProbeAnswer]:

@@ -43,6 +43,7 @@ def test_a_crash_looping_pod_ranks_as_running_but_not_ready(make_template: Calla
     ready = pod("ready", t, phase=PodPhase.RUNNING, ready=True, ready_since=NOW)
     pending = pod("pending", t, phase=PodPhase.PENDING)
     assert get_pods_to_delete([ready, looping, pending], 2) == [pending, looping]
+    assert get_pods_to_delete([ready, looping, pending], -1) == []  # a ReplicaSet short of pods deletes none
 
 
 def test_manage_replicas_counts_only_pods_not_yet_terminating(make_template: Callable[..., PodTemplate]) -> None:

@@ -57,10 +57,14 @@ def test_a_container_that_ignores_sigterm_goes_at_sigkill() -> None:
 
 
 def test_probe_answers_arrive_at_the_next_look_and_starts_can_be_refused() -> None:
-    fake = FakeRuntime(probe_answer=lambda request: (False, "503"), start_error=lambda request: "no such image")
+    fake = FakeRuntime(probe_answer=lambda request, template: (False, "503"))
+    start(fake)
     fake.run_probe(RunProbe(container="p/1", kind=ProbeKind.READINESS, address="127.0.0.1:1", probe=PROBE))
-    [answer] = fake.probe_answers()
-    assert (answer.ok, answer.detail) == (False, "503") and fake.probe_answers() == []
+    fake.run_probe(RunProbe(container="gone/1", kind=ProbeKind.READINESS, address="127.0.0.1:2", probe=PROBE))
+    answers = fake.probe_answers()
+    assert [(a.ok, a.detail) for a in answers] == [(False, "503"), (False, "ConnectionRefusedError")]
+    assert fake.probe_answers() == []
+    fake.start_error = lambda request: "no such image"
     refused = fake.start_container(StartContainer(pod="p", container="p/1", template=TEMPLATE, address=None))
     assert isinstance(refused, ContainerStartFailed) and refused.error == "no such image"
 
