@@ -24,9 +24,11 @@ from localenv.control.actions import (
     Effect,
     EndpointsPushed,
     EndpointsPushFailed,
+    KillContainer,
     Observation,
     Outcome,
     ProbeAnswer,
+    RemoveContainer,
 )
 from localenv.control.deployment_util import ReplicaSetCounts
 from localenv.control.endpoints import endpoints_push_failed, endpoints_pushed, sync_endpoints
@@ -83,6 +85,9 @@ def handle(cluster: Cluster, outcome: Outcome, now: float) -> list[Effect]:
     else:
         pod = cluster.find_pod(outcome.pod)
         if pod is None:
+            if isinstance(outcome, ContainerStarted):  # its pod has gone: the container must not outlive it
+                journal.do(KillContainer(container=outcome.container))
+                journal.do(RemoveContainer(container=outcome.container))
             return journal.effects
         if isinstance(outcome, ContainerStarted):
             kubelet.container_started(pod, outcome, journal)
