@@ -3,9 +3,10 @@
 The kubelet keeps one entry per container (kuberuntime_manager.go doBackOff): when a container has
 exited, it is restarted only once `backoff` seconds have passed since it finished; each restart doubles
 the back-off up to the cap; an entry not moved for twice the cap starts again from the initial value.
-Upstream the kubelet uses 10 s up to 300 s (pkg/kubelet/kubelet.go backOffPeriod, MaxContainerBackOff);
-the first restart of a container is immediate, because there is no entry yet. Read at
-kubernetes/kubernetes commit 5667ebd (backoff.go) — no jitter in the kubelet's Backoff.
+Upstream the kubelet uses 10 s up to 300 s (pkg/kubelet/kubelet.go: `NewBackOff(backOffPeriod,
+MaxContainerBackOff)`, read at kubernetes/kubernetes commit d830264); the first restart of a container
+is immediate, because there is no entry yet. backoff.go read at commit 5667ebd — no jitter in the
+kubelet's Backoff.
 """
 
 from __future__ import annotations

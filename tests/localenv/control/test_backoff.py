@@ -1,4 +1,4 @@
-"""Crash-loop back-off tables: kubernetes staging/src/k8s.io/client-go/util/flowcontrol/backoff_test.go.
+"""Crash-loop back-off tables: kubernetes staging/src/k8s.io/client-go/util/flowcontrol/backoff_test.go (04791b4).
 
 TestSlowBackoff, TestBackoffReset and TestBackoffHighWaterMark with their own numbers (a 1 s step),
 then the kubelet's use of it for a container that keeps crashing, at the kubelet's and the local scale.

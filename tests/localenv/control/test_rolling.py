@@ -1,8 +1,10 @@
 """rolling.go tables: the cases of kubernetes pkg/controller/deployment/rolling_test.go.
 
 Same inputs and expected ReplicaSet sizes as upstream (TestDeploymentController_* in rolling_test.go,
-read at kubernetes/kubernetes commit bb81bef and in its current form, where the pods a case lists are
-the ReplicaSets' status.availableReplicas). A case where upstream expects no scaling expects an empty list.
+read at kubernetes/kubernetes commit bb81bef; a newer stored copy of the file has the same rows, with the
+ready pods a row lists given as the ReplicaSets' status.availableReplicas, and adds
+TestDeploymentController_rolloutRolling, the last table). A case where upstream expects no scaling
+expects None.
 """
 
 from __future__ import annotations
