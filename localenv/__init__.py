@@ -22,7 +22,7 @@ Python API (tests, benchmark, smoke checks):
         env.rollback()                                       # back to the previous revision
         env.kill_pod()                                       # SIGKILL a serving pod (it is restarted)
         env.status()                                         # counts, pods, endpoints, ingress retries
-        env.events                                           # every event (dicts; see localenv/events.py)
+        env.events                                           # every event, typed (localenv/control/events.py)
     # leaving the block stops every process it started
 
 Canary releases (localenv/canary.py): `release_canary(env, "v2")` runs the new version as a second

@@ -33,6 +33,7 @@ from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
 from localenv.chart import write_timeline
 from localenv.errors import LocalEnvError
+from localenv.events import EndpointsEvent, EndpointsStage, Event, PodChange, PodEvent
 from localenv.traffic import Traffic, TrafficPlan, TrafficReport, percentile
 
 DEFAULT_OUT = Path("build/bench")
@@ -359,41 +360,40 @@ def run(options: BenchOptions) -> list[ReplicaResult]:
     return results
 
 
-def time_to_ready(events: Sequence[dict[str, Any]], version: str, since: float) -> float:
+def time_to_ready(events: Sequence[Event], version: str, since: float) -> float:
     """Median seconds from a `version` pod's creation to its first Ready, over pods created after `since`."""
     created: dict[str, float] = {}
     ready: dict[str, float] = {}
     for event in events:
-        if event.get("kind") != "pod" or event.get("version") != version or event["monotonic"] < since:
+        if not isinstance(event, PodEvent) or event.version != version or event.monotonic < since:
             continue
-        name = str(event.get("pod"))
-        if event.get("change") == "Created":
-            created.setdefault(name, event["monotonic"])
-        elif event.get("change") == "Ready" and name in created:
-            ready.setdefault(name, event["monotonic"])
+        if event.change is PodChange.CREATED:
+            created.setdefault(event.pod, event.monotonic)
+        elif event.change is PodChange.READY and event.pod in created:
+            ready.setdefault(event.pod, event.monotonic)
     spans = [ready[name] - created[name] for name in ready]
     if not spans:
         raise LocalEnvError(f"no {version} pod became ready during the rollout; see the events for why")
     return statistics.median(spans)
 
 
-def all_endpoints_new_at(events: Sequence[dict[str, Any]], version: str, since: float) -> float | None:
+def all_endpoints_new_at(events: Sequence[Event], version: str, since: float) -> float | None:
     """When the ingress first balanced over `version` pods only (monotonic), after `since`; None if never."""
     for event in events:
         if (
-            event.get("kind") == "endpoints"
-            and event.get("stage") == "applied"
-            and event["monotonic"] >= since
-            and event.get("versions") == [version]
+            isinstance(event, EndpointsEvent)
+            and event.stage is EndpointsStage.APPLIED
+            and event.monotonic >= since
+            and event.versions == (version,)
         ):
-            return float(event["monotonic"])
+            return event.monotonic
     return None
 
 
 def measure(
     *,
     report: TrafficReport,
-    events: Sequence[dict[str, Any]],
+    events: Sequence[Event],
     replicas: int,
     surge: int,
     from_version: str,
@@ -481,9 +481,9 @@ def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchO
             )
             if number == rollouts:
                 endpoint_changes = [
-                    (report.to_traffic_time(e["monotonic"]), "endpoints")
+                    (report.to_traffic_time(e.monotonic), "endpoints")
                     for e in result.events
-                    if e.get("kind") == "endpoints" and e.get("stage") == "applied"
+                    if isinstance(e, EndpointsEvent) and e.stage is EndpointsStage.APPLIED
                 ]
                 name = (
                     CHART_NAME if not samples or replicas == options.plan[0][0] else f"rollout-timeline-{replicas}.png"

@@ -19,16 +19,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 from app.contract.analysis import CanaryOutcome, Decision, Override, Progress, run_canary
 from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, render_canary
 from app.contract.settings import SettingsError
 from app.serving import METRICS_PATH, VERSION_PATH
-from localenv.controller import COMPLETE, RUNNING, Controller
+from localenv.control.objects import PodPhase, RolloutState
+from localenv.controller import Controller
 from localenv.environment import LocalEnvironment
 from localenv.errors import LocalEnvError
-from localenv.events import CANARY_ANALYSIS, CANARY_ROUTE, INGRESS
+from localenv.events import IngressEvent, IngressStep
 from localenv.images import APP_IMAGE
 from localenv.profile import local_settings
 from localenv.spec import DeploymentSpec
@@ -56,16 +56,16 @@ class LocalCanary:
         except SettingsError as error:
             raise LocalEnvError("; ".join(error.problems)) from None
         status = env.status()
-        if status["version"] is None:
+        if status.version is None:
             raise LocalEnvError("nothing runs yet to compare a canary with; run `python -m localenv up` first")
-        if status["rollout"] and status["rollout"]["state"] == "progressing":
+        if status.rollout and status.rollout.state is RolloutState.PROGRESSING:
             raise LocalEnvError("a rollout is still in progress; wait for it to finish before starting a canary")
         self.env = env
         self.tag = tag
         self.policy = policy
         self.image_repository = image_repository
-        self.stable_version = str(status["version"])
-        self.replicas = int(status["replicas"])
+        self.stable_version = status.version
+        self.replicas = status.replicas
         self.weight: int | None = None
         self.on_route = on_route
         # The canary objects come from the stable settings with the canary's tag and image.
@@ -79,7 +79,7 @@ class LocalCanary:
         spec = self._spec(weight)
         self._apply(controller, spec)
         deadline = time.monotonic() + spec.progress_deadline
-        while len(controller.status()["endpoints"]) < spec.replicas:
+        while len(controller.status().endpoints) < spec.replicas:
             if time.monotonic() > deadline:
                 raise LocalEnvError(f"the canary's {spec.replicas} pod(s) never all reached the ingress")
             time.sleep(0.05)
@@ -88,18 +88,19 @@ class LocalCanary:
     def canary_metrics(self) -> dict[str, str]:
         """/metrics of every running canary pod, read from the pod itself (not through the ingress)."""
         pods = [
-            p for p in self.env.canary_controller().status()["pods"] if p["phase"] == RUNNING and p["pid"] is not None
+            p
+            for p in self.env.canary_controller().status().pods
+            if p.phase is PodPhase.RUNNING and p.pid is not None and p.address is not None
         ]
         if not pods:
             raise LocalEnvError(f"no canary pod of {self.tag} is running")
         texts: dict[str, str] = {}
         for pod in pods:
             try:
-                url = f"http://{pod['address']}{METRICS_PATH}"
-                with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_S) as answer:
-                    texts[str(pod["name"])] = answer.read().decode()
+                with urllib.request.urlopen(f"http://{pod.address}{METRICS_PATH}", timeout=METRICS_TIMEOUT_S) as answer:
+                    texts[pod.name] = answer.read().decode()
             except (urllib.error.URLError, OSError) as error:
-                raise LocalEnvError(f"canary pod {pod['name']} did not answer {METRICS_PATH}: {error}") from None
+                raise LocalEnvError(f"canary pod {pod.name} did not answer {METRICS_PATH}: {error}") from None
         return texts
 
     def smoke(self) -> list[str]:
@@ -156,7 +157,7 @@ class LocalCanary:
         rollout = controller.apply(spec, allow_during_rollout=True)
         bound = spec.rollout_timeout * 2
         controller.wait_rollout(rollout, timeout=bound, drained=True)
-        if rollout.state != COMPLETE:
+        if rollout.state is not RolloutState.COMPLETE:
             raise LocalEnvError(
                 f"the canary {self.tag} did not become available: {rollout.message or rollout.state} "
                 f"(scaling to {spec.replicas})"
@@ -166,7 +167,9 @@ class LocalCanary:
         header, value = (self.policy.header, self.policy.header_value) if by_header else ("", "")
         self.env.set_canary_route(weight, header, value)
         self.weight = weight
-        self.env.event_log.emit(INGRESS, step=CANARY_ROUTE, weight=weight, version=self.tag, header=bool(header))
+        self.env.event_log.emit(
+            IngressEvent(step=IngressStep.CANARY_ROUTE, weight=weight, version=self.tag, header=bool(header))
+        )
         if self.on_route is not None:
             self.on_route(weight)
 
@@ -186,25 +189,26 @@ def release_canary(
     target = LocalCanary(env, tag, policy=policy, image_repository=image_repository, on_route=on_route)
 
     def record(weight: int, decision: Decision) -> None:
-        env.event_log.emit(INGRESS, step=CANARY_ANALYSIS, **decision_fields(weight, decision))
+        env.event_log.emit(analysis_event(weight, decision))
         if progress is not None:
             progress(weight, decision)
 
     return run_canary(policy, target, progress=record, override=override, poll_seconds=poll_seconds)
 
 
-def decision_fields(weight: int, decision: Decision) -> dict[str, Any]:
-    """A decision as JSON-ready fields (events, `--json`, the CLI's progress lines)."""
+def analysis_event(weight: int, decision: Decision) -> IngressEvent:
+    """One look of the canary analysis as an event (events.jsonl, `watch`, the CLI's progress lines)."""
     counts = decision.counts
-    return {
-        "weight": weight,
-        "verdict": decision.verdict.value,
-        "requests": counts.total,
-        "failed": counts.failed,
-        "error_rate": round(counts.error_rate, 4),
-        "elapsed": round(decision.elapsed, 2),
-        "reasons": list(decision.reasons),
-    }
+    return IngressEvent(
+        step=IngressStep.CANARY_ANALYSIS,
+        weight=weight,
+        verdict=decision.verdict.value,
+        requests=counts.total,
+        failed=counts.failed,
+        error_rate=round(counts.error_rate, 4),
+        elapsed=round(decision.elapsed, 2),
+        reasons=tuple(decision.reasons),
+    )
 
 
 def chart_release(path: str, *, replicas: int = 3, image_repository: str = APP_IMAGE) -> tuple[CanaryOutcome, str]:

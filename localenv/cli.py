@@ -13,13 +13,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
-from localenv.environment import EVENTS_FILE, default_state_dir
+from localenv.environment import EVENTS_FILE, EnvironmentStatus, default_state_dir
 from localenv.errors import LocalEnvError
-from localenv.events import CANARY_ANALYSIS, CANARY_ROUTE, ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, Event, read_events
+from localenv.events import (
+    Counts,
+    EndpointsEvent,
+    EndpointsStage,
+    Event,
+    IngressEvent,
+    IngressStep,
+    PodEvent,
+    ProbeEvent,
+    RolloutEvent,
+    parse_event,
+    read_events,
+)
 from localenv.images import APP_IMAGE, IMAGES
 from localenv.processes import kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_settings
@@ -35,6 +47,17 @@ TRAFFIC_KEEPALIVE_CLIENTS = 4
 TRAFFIC_FRESH_CLIENTS = 4
 TRAFFIC_TAIL_S = 0.2
 """Traffic kept running after a `deploy --with-traffic` rollout, so its report shows the new version settled."""
+
+
+class RolloutReply(TypedDict, total=False):
+    """What the supervisor answers when a rollout (or a canary release) ends; the keys the CLI reads."""
+
+    ok: bool
+    message: str
+    version: str
+    seconds: float | None
+    drained_seconds: float | None
+
 
 HELP_EPILOG = """\
 One rollout at a time: `deploy` while a rollout is still progressing is REFUSED (not queued) with a
@@ -158,27 +181,29 @@ def _up(args: argparse.Namespace) -> int:
     local_settings(args.version, args.replicas)  # a bad tag or count fails here, before anything starts
     state_dir = _state_dir(args)
     if supervisor_pid(state_dir) is not None:
-        url = request(state_dir, "status").get("url", "")
+        url = _environment_status(state_dir).url
         raise LocalEnvError(
             f"the local environment is already up at {url}; use `deploy --version TAG`, or `down` first"
         )
     pid = start_daemon(state_dir, args.port, args.propagation)
     result = _run_rollout(args, state_dir, "up", version=args.version, replicas=args.replicas)
-    status = request(state_dir, "status")
+    status = _environment_status(state_dir)
     if args.json:
-        print(json.dumps({"ok": result.get("ok"), "supervisor_pid": pid, "rollout": result, "status": status}))
+        print(
+            json.dumps({"ok": result.get("ok"), "supervisor_pid": pid, "rollout": result, "status": status.to_json()})
+        )
     else:
-        if status.get("recovered_orphans"):
-            print(f"recovered from a crashed run: killed {status['recovered_orphans']} orphaned process(es)")
-        print(f"up: {args.replicas} × {args.version} at {status['url']} (supervisor pid {pid}, state {state_dir})")
+        if status.recovered_orphans:
+            print(f"recovered from a crashed run: killed {status.recovered_orphans} orphaned process(es)")
+        print(f"up: {args.replicas} × {args.version} at {status.url} (supervisor pid {pid}, state {state_dir})")
     return 0 if result.get("ok") else 1
 
 
 def _deploy(args: argparse.Namespace) -> int:
     local_settings(args.version, image_repository=args.image)
     state_dir = _state_dir(args)
-    status = request(state_dir, "status")  # "not up" is reported before anything else happens
-    traffic = _start_traffic(status["url"]) if args.with_traffic else None
+    status = _environment_status(state_dir)  # "not up" is reported before anything else happens
+    traffic = _start_traffic(status.url) if args.with_traffic else None
     try:
         if traffic is not None:
             traffic.mark("rollout-start")
@@ -190,7 +215,7 @@ def _deploy(args: argparse.Namespace) -> int:
         report = traffic.stop() if traffic is not None else None
     smoke = None
     if result.get("ok") and not args.no_smoke and args.image == APP_IMAGE:
-        smoke = _smoke(status["url"], args.version)
+        smoke = _smoke(status.url, args.version)
     if args.json:
         print(
             json.dumps(
@@ -228,35 +253,33 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    state_dir = _state_dir(args)
-    status = request(state_dir, "status")
+    status = _environment_status(_state_dir(args))
     if args.json:
-        print(json.dumps(status, indent=1))
+        print(json.dumps(status.to_json(), indent=1))
         return 0
-    counts = status["counts"]
-    rollout = status.get("rollout") or {}
-    print(f"{status['deployment']} at {status['url']}: {status['version']} ({status['image']})")
+    counts, rollout = status.counts, status.rollout
+    print(f"{status.deployment} at {status.url}: {status.version} ({status.image})")
     print(
-        f"rollout: revision {rollout.get('revision')} {rollout.get('state')} — {rollout.get('message')}"
+        f"rollout: revision {rollout.revision} {rollout.state.value} — {rollout.message}"
         if rollout
         else "rollout: none"
     )
     print(
-        f"pods: {counts['pods']}/{counts['desired']} (old {counts['old']}, new {counts['new']}), "
-        f"ready {counts['ready']}, available {counts['available']}, terminating {counts['terminating']}, "
-        f"endpoints {counts['endpoints']}"
+        f"pods: {counts.pods}/{counts.desired} (old {counts.old}, new {counts.new}), "
+        f"ready {counts.ready}, available {counts.available}, terminating {counts.terminating}, "
+        f"endpoints {counts.endpoints}"
     )
-    for pod in status["pods"]:
+    for pod in status.pods:
         print(
-            f"  {pod['name']:<22} {pod['version']:<10} {pod['phase']:<17} ready={str(pod['ready']).lower():<5} "
-            f"restarts={pod['restarts']} {pod['address']} pid={pod['pid']}"
+            f"  {pod.name:<22} {pod.version:<10} {pod.phase.value:<17} ready={str(pod.ready).lower():<5} "
+            f"restarts={pod.restarts} {pod.address} pid={pod.pid}"
         )
-    ingress = status["ingress"]
+    ingress = status.ingress
     print(
-        f"ingress: nginx pid {ingress['pid']}, {ingress['requests']} requests {ingress['by_status']}, "
-        f"{ingress['retried']} retried by the ingress"
+        f"ingress: nginx pid {ingress.pid}, {ingress.requests} requests {ingress.by_status}, "
+        f"{ingress.retried} retried by the ingress"
     )
-    print("revisions: " + ", ".join(f"{r['revision']}={r['version']}" for r in status["revisions"]))
+    print("revisions: " + ", ".join(f"{r.revision}={r.version}" for r in status.revisions))
     return 0
 
 
@@ -284,8 +307,8 @@ def _down(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
-    status = request(state_dir, "status")
-    traffic = _start_traffic(status["url"]) if args.with_traffic else None
+    status = _environment_status(state_dir)
+    traffic = _start_traffic(status.url) if args.with_traffic else None
     last_print = time.monotonic()
     try:
         for message in stream(state_dir, "watch", seconds=args.seconds):
@@ -293,7 +316,7 @@ def _watch(args: argparse.Namespace) -> int:
             if event is not None and args.json:
                 print(json.dumps(event), flush=True)  # JSON lines, one per event
             elif event is not None:
-                _print_event(args, event)
+                _print_event(args, parse_event(event))
             if traffic is not None and not args.json and time.monotonic() - last_print >= 1.0:
                 last_print = time.monotonic()
                 snap = traffic.snapshot()
@@ -328,7 +351,7 @@ def _demo(args: argparse.Namespace) -> int:
         up = _run_rollout(args, state_dir, "up", version=args.from_version, replicas=args.replicas)
         if not up.get("ok"):
             raise LocalEnvError(f"could not bring {args.from_version} up: {up.get('message')}")
-        url = request(state_dir, "status")["url"]
+        url = _environment_status(state_dir).url
         if not args.json:
             print(f"\n{args.replicas} × {args.from_version} at {url}; rolling to {args.to_version} under traffic\n")
         traffic = _start_traffic(url)
@@ -387,15 +410,19 @@ def _supervise(args: argparse.Namespace) -> int:
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def _run_rollout(args: argparse.Namespace, state_dir: Path, command: str, **fields: Any) -> dict[str, Any]:
+def _environment_status(state_dir: Path) -> EnvironmentStatus:
+    return EnvironmentStatus.from_json(request(state_dir, "status"))
+
+
+def _run_rollout(args: argparse.Namespace, state_dir: Path, command: str, **fields: Any) -> RolloutReply:
     """Send a rollout command, print one progress line per event, and return the final result."""
-    result: dict[str, Any] = {}
+    result: RolloutReply = {}
     for message in stream(state_dir, command, **fields):
         if "event" in message:
             if not args.json:
-                _print_event(args, message["event"])
+                _print_event(args, parse_event(message["event"]))
         elif "result" in message:
-            result = message["result"]
+            result = cast(RolloutReply, message["result"])
     if not args.json:
         print(result.get("message", ""))
     return result
@@ -407,42 +434,39 @@ _last_canary_line = [-1.0]
 
 def progress_line(event: Event, verbose: bool = False) -> str | None:
     """One human line for an event (None for a probe result that did not change, unless verbose)."""
-    kind = event.get("kind")
-    counts = event.get("counts") or {}
-    tally = (
-        f"old {counts.get('old', 0)} new {counts.get('new', 0)} ready {counts.get('ready', 0)} "
-        f"available {counts.get('available', 0)} endpoints {counts.get('endpoints', 0)}"
-    )
-    if kind == PROBE:
-        key = (str(event.get("pod")), str(event.get("probe")))
-        changed = _last_probe.get(key) != event.get("ok")
-        _last_probe[key] = bool(event.get("ok"))
+    if isinstance(event, ProbeEvent):
+        key = (event.pod, event.probe.value)
+        changed = _last_probe.get(key) != event.ok
+        _last_probe[key] = event.ok
         if not (verbose or changed):
             return None
-        what = f"probe {event['probe']} {event['pod']} {'ok' if event['ok'] else 'FAILED'} ({event.get('detail')})"
-    elif kind == POD:
-        what = f"pod {event['pod']} ({event.get('version')}) {event['change']}"
-    elif kind == ENDPOINTS:
-        names = ",".join(str(n).rsplit("-", 2)[-2] + "-" + str(n).rsplit("-", 1)[-1] for n in event["endpoints"])
-        what = f"endpoints {event['stage']}: [{names}]"
-    elif kind == ROLLOUT:
-        what = f"rollout {event['step']}: {event.get('message', '')}"
-    elif kind == INGRESS and event.get("step") == CANARY_ROUTE:
-        what = f"canary {event.get('version')}: weight {event.get('weight')} %"
-    elif kind == INGRESS and event.get("step") == CANARY_ANALYSIS:
+        what = f"probe {event.probe.value} {event.pod} {'ok' if event.ok else 'FAILED'} ({event.detail})"
+    elif isinstance(event, PodEvent):
+        what = f"pod {event.pod} ({event.version}) {event.change.value}"
+    elif isinstance(event, EndpointsEvent):
+        names = ",".join(n.rsplit("-", 2)[-2] + "-" + n.rsplit("-", 1)[-1] for n in event.endpoints)
+        what = f"endpoints {event.stage.value}: [{names}]"
+    elif isinstance(event, RolloutEvent):
+        what = f"rollout {event.step.value}: {event.message}"
+    elif event.step is IngressStep.CANARY_ROUTE:
+        what = f"canary {event.version}: weight {event.weight} %"
+    elif event.step is IngressStep.CANARY_ANALYSIS:
         # A look every quarter second: print a waiting one once a second, every verdict at once.
-        if event.get("verdict") == "wait" and not verbose and event["t"] - _last_canary_line[0] < 1.0:
+        if event.verdict == "wait" and not verbose and event.t - _last_canary_line[0] < 1.0:
             return None
-        _last_canary_line[0] = event["t"]
+        _last_canary_line[0] = event.t
         what = (
-            f"canary {event.get('weight')} % {event.get('verdict')}: {event.get('requests')} req "
-            f"{event.get('failed')} failed — {'; '.join(event.get('reasons') or [])}"
+            f"canary {event.weight} % {event.verdict}: {event.requests} req "
+            f"{event.failed} failed — {'; '.join(event.reasons or ())}"
         )
-    elif kind == INGRESS:
-        what = f"ingress {event.get('step')}"
     else:
-        return None
-    return f"{event['t']:8.2f}s  {what:<64} | {tally}"
+        what = f"ingress {event.step.value}"
+    counts = Counts() if isinstance(event, IngressEvent) else event.counts  # the ingress's events carry none
+    tally = (
+        f"old {counts.old} new {counts.new} ready {counts.ready} available {counts.available} "
+        f"endpoints {counts.endpoints}"
+    )
+    return f"{event.t:8.2f}s  {what:<64} | {tally}"
 
 
 def _print_event(args: argparse.Namespace, event: Event) -> None:
@@ -473,13 +497,17 @@ def _smoke(url: str, version: str) -> Any:
 def _endpoint_marks(events: list[Event], traffic_start: float) -> list[tuple[float, str]]:
     marks = []
     for event in events:
-        if event.get("kind") == ENDPOINTS and event.get("stage") == "applied" and event["monotonic"] >= traffic_start:
-            versions = "+".join(event.get("versions") or []) or "none"
-            marks.append((event["monotonic"] - traffic_start, f"endpoints: {len(event['endpoints'])} ({versions})"))
+        if (
+            isinstance(event, EndpointsEvent)
+            and event.stage is EndpointsStage.APPLIED
+            and event.monotonic >= traffic_start
+        ):
+            versions = "+".join(event.versions or ()) or "none"
+            marks.append((event.monotonic - traffic_start, f"endpoints: {len(event.endpoints)} ({versions})"))
     return marks
 
 
-def _print_summary(summary: dict[str, Any], result: dict[str, Any] | None) -> None:
+def _print_summary(summary: dict[str, Any], result: RolloutReply | None) -> None:
     latency = summary.get("latency_ms") or {}
     lines = [
         "",

@@ -14,19 +14,23 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 from app.timing import LOCAL_TIMING
-from localenv.controller import COMPLETE, FAILED, Controller, Rollout
+from localenv.control.objects import Rollout, RolloutState
+from localenv.control.status import Status
+from localenv.controller import Controller
 from localenv.errors import LocalEnvError
-from localenv.events import INGRESS, Event, EventLog
+from localenv.events import Event, EventLog, IngressEvent, IngressStep
 from localenv.images import APP_IMAGE, command_for
 from localenv.ingress import ACCESS_LOG, TEMP_DIR, CanaryBackend, Ingress, find_nginx
 from localenv.processes import ProcessRegistry, kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_deployment
+from localenv.runtime.process import ProcessRuntime
 from localenv.spec import DeploymentSpec
 
 DEFAULT_STATE_DIR = Path(".local-env")
@@ -40,13 +44,26 @@ def default_state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
+class RolloutResultJSON(TypedDict):
+    """A rollout's result as the supervisor sends it and `--json` prints it."""
+
+    revision: int
+    version: str
+    state: str
+    message: str
+    started_monotonic: float
+    seconds: float | None
+    drained_seconds: float | None
+    ok: bool
+
+
 @dataclass(frozen=True, kw_only=True)
 class RolloutResult:
     """How a rollout ended: complete, failed (progress deadline) or still progressing when we stopped waiting."""
 
     revision: int
     version: str
-    state: str
+    state: RolloutState
     message: str
     started_monotonic: float
     """When the Deployment was applied, on `time.monotonic()` (the traffic generator's clock)."""
@@ -60,14 +77,40 @@ class RolloutResult:
     @property
     def ok(self) -> bool:
         """True when the rollout completed."""
-        return self.state == COMPLETE
+        return self.state is RolloutState.COMPLETE
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RolloutResultJSON:
         """JSON-ready form (without the events)."""
-        data = dataclasses.asdict(self)
-        data.pop("events")
-        data["ok"] = self.ok
-        return data
+        return RolloutResultJSON(
+            revision=self.revision,
+            version=self.version,
+            state=self.state.value,
+            message=self.message,
+            started_monotonic=self.started_monotonic,
+            seconds=self.seconds,
+            drained_seconds=self.drained_seconds,
+            ok=self.ok,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressStatus:
+    """nginx's pid and what its access log counted: requests by status, and those it retried on another pod."""
+
+    pid: int | None
+    requests: int
+    by_status: dict[str, int]
+    retried: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentStatus(Status):
+    """The Deployment's status, plus where the environment lives and what its ingress has seen."""
+
+    url: str
+    state_dir: str
+    recovered_orphans: int
+    ingress: IngressStatus
 
 
 class LocalEnvironment:
@@ -125,16 +168,13 @@ class LocalEnvironment:
             self._registry = ProcessRegistry(self.state_dir)
             self._events = EventLog(self.state_dir / EVENTS_FILE)
             if self.recovered:
-                self._events.emit(INGRESS, step="recovered", killed_orphans=self.recovered)
+                self._events.emit(IngressEvent(step=IngressStep.RECOVERED, killed_orphans=self.recovered))
             self._ingress = Ingress(self.state_dir, self.requested_port, self._registry)
             self._ingress.start()
-            self._events.emit(INGRESS, step="started", url=self._ingress.url, pid=self._ingress.pid)
+            self._events.emit(IngressEvent(step=IngressStep.STARTED, url=self._ingress.url, pid=self._ingress.pid))
+            runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=self._ingress)
             self._controller = Controller(
-                state_dir=self.state_dir,
-                ingress=self._ingress,
-                events=self._events,
-                registry=self._registry,
-                endpoint_propagation=self.endpoint_propagation,
+                runtime=runtime, events=self._events, endpoint_propagation=self.endpoint_propagation
             )
             self._controller.start()
         except BaseException:
@@ -255,7 +295,7 @@ class LocalEnvironment:
             revision=rollout.revision,
             version=rollout.version,
             state=rollout.state,
-            message=rollout.message or f"rollout to {rollout.version} is {rollout.state}",
+            message=rollout.message or f"rollout to {rollout.version} is {rollout.state.value}",
             started_monotonic=rollout.started,
             seconds=round(rollout.completed - rollout.started, 3) if rollout.completed else None,
             drained_seconds=round(rollout.drained - rollout.started, 3) if rollout.drained else None,
@@ -280,12 +320,10 @@ class LocalEnvironment:
         if self._ingress is None or self._events is None or self._registry is None:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
         if self._canary_controller is None:
+            backend = CanaryBackend(self._ingress, self._registry)
+            runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=backend)
             self._canary_controller = Controller(
-                state_dir=self.state_dir,
-                ingress=CanaryBackend(self._ingress, self._registry),
-                events=self._events,
-                registry=self._registry,
-                endpoint_propagation=self.endpoint_propagation,
+                runtime=runtime, events=self._events, endpoint_propagation=self.endpoint_propagation
             )
             self._canary_controller.start()
         return self._canary_controller
@@ -328,22 +366,23 @@ class LocalEnvironment:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
         return self._events
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> EnvironmentStatus:
         """Rollout state, pod counts, every pod, the ingress's endpoints and its request/retry counts."""
         controller = self._require_up()
-        ingress = controller.ingress
-        status = controller.status()
+        ingress = self._ingress
+        if ingress is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        deployment = controller.status()
         access = ingress.access_log_summary()
-        status["url"] = ingress.url
-        status["state_dir"] = str(self.state_dir)
-        status["recovered_orphans"] = self.recovered
-        status["ingress"] = {
-            "pid": ingress.pid,
-            "requests": access.requests,
-            "by_status": access.by_status,
-            "retried": access.retried,
-        }
-        return status
+        return EnvironmentStatus(
+            **{f.name: getattr(deployment, f.name) for f in dataclasses.fields(Status)},
+            url=ingress.url,
+            state_dir=str(self.state_dir),
+            recovered_orphans=self.recovered,
+            ingress=IngressStatus(
+                pid=ingress.pid, requests=access.requests, by_status=access.by_status, retried=access.retried
+            ),
+        )
 
     def kill_pod(self, name: str | None = None, signum: int = signal.SIGKILL) -> str:
         """SIGKILL (or `signum`) a running pod's processes, as a crashed node or OOM kill would; returns its name."""
@@ -352,13 +391,12 @@ class LocalEnvironment:
     def pids(self) -> list[int]:
         """Every process this environment runs right now (nginx master and pod masters)."""
         controller = self._require_up()
-        status = controller.status()
-        pids = [p["pid"] for p in status["pods"] if p["pid"]]
+        pids = [p.pid for p in controller.status().pods if p.pid]
         if self._ingress is not None and self._ingress.pid:
             pids.append(self._ingress.pid)
         return pids
 
-    def wait_for(self, predicate: Any, timeout: float, what: str) -> None:
+    def wait_for(self, predicate: Callable[[EnvironmentStatus], bool], timeout: float, what: str) -> None:
         """Poll `predicate(status)` until true; a clear error naming `what` after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -368,4 +406,4 @@ class LocalEnvironment:
         raise LocalEnvError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-__all__ = ["FAILED", "LocalEnvironment", "RolloutResult", "default_state_dir"]
+__all__ = ["EnvironmentStatus", "IngressStatus", "LocalEnvironment", "RolloutResult", "default_state_dir"]

@@ -1,62 +1,85 @@
-"""The event log: every pod phase change, probe result, endpoint change and rollout step, as JSON lines.
+"""The event log: every typed event (localenv/control/events.py), stamped, kept, written as JSON lines.
 
-Each event carries three clocks — `t` (seconds since the environment started), `monotonic`
-(`time.monotonic()`, the clock the traffic generator stamps responses with) and `time` (wall clock,
-ISO 8601) — and a snapshot of the counts the rollout invariants are stated in, so a test can check
-"pods ≤ replicas + surge" at every single event.
+Each event is stamped with three clocks — `t` (seconds since the environment started), `monotonic`
+(the loop's clock: `time.monotonic()`, the one the traffic generator stamps responses with) and `time`
+(wall clock, ISO 8601) — kept in memory for the Python API, written to `events.jsonl` and handed to
+every watcher (the supervisor streams them to `watch` and to rollout commands).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-Event = dict[str, Any]
+from localenv.control.events import (
+    Counts,
+    EndpointsEvent,
+    EndpointsStage,
+    Event,
+    EventKind,
+    IngressEvent,
+    IngressStep,
+    PodChange,
+    PodEvent,
+    ProbeEvent,
+    RolloutEvent,
+    RolloutStep,
+    parse_event,
+)
 
-POD = "pod"
-PROBE = "probe"
-ENDPOINTS = "endpoints"
-ROLLOUT = "rollout"
-INGRESS = "ingress"
-# Steps of the INGRESS events a canary release emits (localenv/canary.py), read back by the CLI.
-CANARY_ROUTE = "canary-route"
-CANARY_ANALYSIS = "canary-analysis"
+__all__ = [
+    "Counts",
+    "EndpointsEvent",
+    "EndpointsStage",
+    "Event",
+    "EventKind",
+    "EventLog",
+    "IngressEvent",
+    "IngressStep",
+    "PodChange",
+    "PodEvent",
+    "ProbeEvent",
+    "RolloutEvent",
+    "RolloutStep",
+    "parse_event",
+    "read_events",
+]
 
 
 class EventLog:
     """Append-only events: kept in memory for the Python API, written to `events.jsonl`, fanned out to watchers."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.started = time.monotonic()
-        self._path = path
+    def __init__(self, path: Path | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.started = clock()
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self._watchers: list[queue.Queue[Event]] = []
         self._file = path.open("a", encoding="utf-8") if path else None
 
-    def emit(self, kind: str, **fields: Any) -> Event:
-        """Record one event of `kind` (pod, probe, endpoints, rollout, ingress) now."""
-        now = time.monotonic()
-        event: Event = {
-            "t": round(now - self.started, 4),
-            "monotonic": now,
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "kind": kind,
-            **fields,
-        }
+    def emit(self, event: Event) -> Event:
+        """Stamp `event` with the time now and record it; returns the stamped event."""
+        now = self._clock()
+        stamped = dataclasses.replace(
+            event,
+            t=round(now - self.started, 4),
+            monotonic=now,
+            time=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        )
         with self._lock:
-            self._events.append(event)
+            self._events.append(stamped)
             if self._file:
-                self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
+                self._file.write(json.dumps(stamped.to_json(), separators=(",", ":")) + "\n")
                 self._file.flush()
             for watcher in self._watchers:
-                watcher.put(event)
-        return event
+                watcher.put(stamped)
+        return stamped
 
     def snapshot(self, since: int = 0) -> list[Event]:
         """A copy of the events from index `since` on."""
@@ -89,7 +112,7 @@ class EventLog:
 
 
 def read_events(path: Path) -> list[Event]:
-    """Events from an `events.jsonl` file (e.g. written by the supervisor daemon)."""
+    """Events from an `events.jsonl` file (e.g. written by the supervisor daemon); unreadable lines are skipped."""
     events: list[Event] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -97,7 +120,7 @@ def read_events(path: Path) -> list[Event]:
         return events
     for line in lines:
         try:
-            events.append(json.loads(line))
-        except ValueError:
+            events.append(parse_event(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
             continue
     return events

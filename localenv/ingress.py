@@ -371,6 +371,10 @@ class CanaryBackend(Ingress):
         """Replace the canary backend's endpoints."""
         self._ingress.set_canary_endpoints(addresses)
 
+    def alive(self) -> bool:
+        """True while the one nginx runs."""
+        return self._ingress.alive()
+
     def endpoints(self) -> list[str]:
         """The canary backend's endpoints right now."""
         return [line for line in self._ingress._admin("GET", "", CANARY_ENDPOINTS_PATH).splitlines() if line]

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.contract import AppSettings, Manifests, SettingsError, render
 from app.timing import LOCAL_TIMING
+from localenv.control.backoff import KUBELET_BACK_OFF, CrashLoopBackOff
 from localenv.errors import LocalEnvError
 from localenv.images import APP_IMAGE
 
@@ -18,6 +19,10 @@ LOCAL_HOST = "example-app.localhost"
 DEFAULT_REPLICAS = 3
 # One worker per pod: ten replicas of two workers each would be sixty processes fighting for two cores.
 LOCAL_WORKERS = 1
+# The kubelet's crash-loop back-off (10 s doubling to 300 s) at a tenth of its start: a crashing release
+# is restarted a few times within a local progress deadline (20 s). Capped at 8 s, not 30, so a pod
+# that crashes for a while still comes back within seconds once the cause is gone.
+LOCAL_BACK_OFF = CrashLoopBackOff(initial=KUBELET_BACK_OFF.initial / 10, cap=8.0)
 
 
 def local_settings(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> AppSettings:

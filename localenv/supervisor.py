@@ -88,7 +88,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def dispatch(self, command: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         env = self.env
         if command == "status":
-            yield {"result": env.status()}
+            yield {"result": env.status().to_json()}
         elif command == "up":
             yield from self._streamed(lambda: env.up(version=request["version"], replicas=int(request["replicas"])))
         elif command == "deploy" and request.get("strategy") == "canary":
@@ -154,7 +154,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         try:
             while worker.is_alive() or not watcher.empty():
                 with contextlib.suppress(queue.Empty):
-                    yield {"event": watcher.get(timeout=0.1)}
+                    yield {"event": watcher.get(timeout=0.1).to_json()}
         finally:
             self.env.event_log.unwatch(watcher)
         yield outcome
@@ -168,7 +168,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                     event: Event = watcher.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                yield {"event": event}
+                yield {"event": event.to_json()}
         finally:
             self.env.event_log.unwatch(watcher)
         yield {"result": {"stopped": True}}

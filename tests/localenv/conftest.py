@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from localenv import LocalEnvError, LocalEnvironment, local_deployment
-from localenv.events import ENDPOINTS, Event
+from localenv.events import EndpointsEvent, EndpointsStage, Event
 from localenv.traffic import Traffic, TrafficPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +104,6 @@ def naive_deployment(version: str, replicas: int = 3) -> dict[str, Any]:
 def all_new_endpoints_at(events: list[Event], version: str) -> float | None:
     """`time.monotonic()` of the first moment the ingress's endpoints were all `version` (and not empty)."""
     for event in events:
-        if event["kind"] == ENDPOINTS and event["stage"] == "applied" and event.get("versions") == [version]:
-            return float(event["monotonic"])
+        if isinstance(event, EndpointsEvent) and event.stage is EndpointsStage.APPLIED and event.versions == (version,):
+            return event.monotonic
     return None

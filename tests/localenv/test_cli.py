@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from localenv.environment import EnvironmentStatus
+from localenv.events import ProbeEvent, parse_event
 from tests.localenv.conftest import REPO_ROOT, processes_under, wait_all_gone
 
 pytestmark = pytest.mark.process
@@ -70,10 +72,11 @@ def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tm
         assert "recovered from a crashed run" in again.stdout
         assert wait_all_gone(orphans) == [], "the crashed run's processes are still running"
 
-        status = json.loads(run(state, "status", "--json").stdout)
-        assert status["version"] == "v1" and status["counts"]["available"] == 2
-        watched = [json.loads(line) for line in run(state, "watch", "--seconds", "1.5", "--json").stdout.splitlines()]
-        assert any(e.get("kind") == "probe" for e in watched)  # readiness probes run every second
+        status = EnvironmentStatus.from_json(json.loads(run(state, "status", "--json").stdout))
+        assert status.version == "v1" and status.counts.available == 2
+        lines = run(state, "watch", "--seconds", "1.5", "--json").stdout.splitlines()
+        watched = [parse_event(json.loads(line)) for line in lines if json.loads(line).get("kind")]
+        assert any(isinstance(e, ProbeEvent) for e in watched)  # readiness probes run every second
         deploy = run(state, "deploy", "--version", "v2", "--with-traffic", "--json")
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         outcome = json.loads(deploy.stdout)
