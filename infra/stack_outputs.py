@@ -12,7 +12,9 @@ sdk/python/lib/pulumi/stack_reference.py). The engine does not care that the sta
 - the name must be fully qualified, `<org>/<project>/<stack>`: Pulumi Cloud refuses any other form
   (pkg/backend/httpstate/backend.go httpstateBackendClient.GetStackOutputs); the self-managed (diy) backend
   takes it when the org is `organization` (pkg/backend/diy/store.go ParseReference), which is what the
-  engine tells a program on that backend (pkg/backend/diy/state.go getTarget → `pulumi.get_organization()`);
+  engine tells a program on that backend (pkg/backend/diy/state.go getTarget → `pulumi.get_organization()`),
+  in the project layout every new bucket gets (pkg/backend/diy/meta.go; a legacy-layout bucket refuses the
+  name, and the program stops saying so, as infra/ci_policy.py's state paths assume that layout too);
 - a stack that exists but was never updated has no outputs: `{}` (diy getSnapshotStackOutputs with no
   `Latest` checkpoint; both backends through pkg/resource/stack/deployment.go DeserializeStackOutputs,
   which returns nothing without a root Stack resource); a missing output is simply absent;
