@@ -128,7 +128,7 @@ class DeployedRelease:
             digest=str(outputs.get("imageDigest") or ""),
             canary_tag=str(step.get("tag") or ""),
             # Numbers come back from the state as floats (10.0); the config value is written 10.
-            canary_weight="" if weight is None else f"{float(weight):g}",
+            canary_weight=f"{weight:g}" if isinstance(weight, int | float) else str(weight or ""),
         )
 
 
