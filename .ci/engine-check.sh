@@ -8,6 +8,8 @@
 # app/ on loopback. State in a temporary file backend. Steps:
 #   preview; up (create, v1.0.0); restart the app as v1.1.0 and up (update); up expecting a version
 #   nobody serves must fail with the smoke report; destroy (the provider stored in the state deletes).
+# Each run also reads the stack's own last outputs as the real program does before it registers anything
+# (infra/stack_outputs.py): a new stack has none, an update sees what the run before it exported.
 #
 # Needs the Pulumi CLI on PATH and `make .venv/.installed`. Run by CI's `engine` job (.github/workflows/ci.yml);
 # by hand: .ci/engine-check.sh (your own Pulumi login and plugins are not touched).
@@ -95,8 +97,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as the real p
 import pulumi
 
 from infra.smoke_test import SmokeTest, SmokeTestArgs
+from infra.stack_outputs import OwnStackOutputs
 
 config = pulumi.Config()
+last = OwnStackOutputs().last()  # the real program's first read, on this engine and a diy backend
+if last.error:
+    raise pulumi.RunError(f"the stack cannot read its own outputs: {last.error}")
+pulumi.export("expectedVersion", config.require("expectedVersion"))
+pulumi.export("lastExpectedVersion", last.values.get("expectedVersion") or "none")
 smoke = SmokeTest(
     "engine-check-smoke",
     SmokeTestArgs(
@@ -135,6 +143,12 @@ expect_report() { # VERSION: the stack's report says VERSION passed
   grep -qF "for version $1: passed" <<<"$report" || fail "the stored report is not a pass for $1."
 }
 
+expect_last() { # VALUE: the run read VALUE as its stack's previous expectedVersion output
+  local last
+  last=$(pulumi stack output lastExpectedVersion --stack engine-check)
+  [ "$last" = "$1" ] || fail "the program read its own last expectedVersion output as '$last', not '$1'."
+}
+
 echo "::group::create: preview, then up with the app at v1.0.0"
 start_app v1.0.0 0
 port=${url##*:}
@@ -144,6 +158,7 @@ pulumi config set timeout 30
 pulumi preview --non-interactive --color never --stack engine-check
 up "$work/create.log"
 expect_report v1.0.0
+expect_last none # a stack that was never updated has no outputs
 echo "::endgroup::"
 
 echo "::group::update: the app restarted as v1.1.0 on the same port, up again"
@@ -152,6 +167,7 @@ start_app v1.1.0 "$port"
 pulumi config set expectedVersion v1.1.0
 up "$work/update.log"
 expect_report v1.1.0 # only the provider's update writes a report for v1.1.0
+expect_last v1.0.0 # the outputs its last update left, not this run's
 echo "::endgroup::"
 
 echo "::group::failure: up expecting v9.9.9, which nobody serves, must fail with the smoke report"

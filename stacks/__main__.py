@@ -17,11 +17,13 @@ from infra.network import Network
 from infra.platform import CertIssuers, IngressController, LoadBalancerController, MetricsServer
 from infra.registry import EcrImages, ImageRegistry
 from infra.smoke_test import SmokeTest, smoke_test_args
+from infra.stack_outputs import OwnStackOutputs
 from infra.workload import Workload, WorkloadArgs
-from stacks.release import next_step, require_release_images
+from stacks.release import next_step, require_app_kept, require_release_images
 from stacks.settings import load_settings
 
 settings = load_settings()  # validates everything before any resource exists
+require_app_kept(settings, OwnStackOutputs())  # no imageTag on a stack that runs the app: stops here, names its tag
 require_release_images(settings, EcrImages())  # the app's image is in ECR, or the program stops here
 env = settings.stack
 # The identity running this must reach the cluster's API it installs charts through (infra/cluster_access.py).
@@ -51,7 +53,7 @@ if settings.ci.repository:  # the GitHub workflows' OIDC roles (README "Releases
     pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
     pulumi.export("ciOidcProviderArn", ci.oidc_provider_arn)
 
-if settings.platform_only:  # no imageTag yet: a new stack's first `pulumi up` has no image to run
+if settings.platform_only:  # no imageTag and no app running yet: a new stack's first `pulumi up`
     pulumi.log.info(next_step(settings))
     pulumi.export("nextStep", next_step(settings))
 else:

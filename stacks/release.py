@@ -12,7 +12,14 @@ through the same three steps (README "First deploy"), and the program refuses an
    the program stops with one message naming the tag, the repository and what to run when it is not
    there (`require_release_images`). Nothing is half-applied: no resource exists yet at that point.
 
+Once a stack runs the app it never goes back to step 1: `imageTag` is never committed (the deploy jobs
+pass it on the command line), so an operator's plain `pulumi up` has none, and a platform phase would
+delete the running app. The program reads the stack's own last outputs (infra/stack_outputs.py; the app
+phase exports `imageTag`) and refuses such a run before anything is registered, naming the deployed
+release and the command that keeps it (`require_app_kept`).
+
     settings = load_settings()
+    require_app_kept(settings, OwnStackOutputs())   # stops the program, or returns: no running app is lost
     require_release_images(settings, EcrImages())   # stops the program, or returns: the images are there
     if settings.platform_only:
         pulumi.export("nextStep", next_step(settings))
@@ -20,9 +27,14 @@ through the same three steps (README "First deploy"), and the program refuses an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 
 from infra.registry import EcrRepository, ReleaseImages
+from infra.stack_outputs import LastOutputs, StackOutputs
 from stacks.settings import StackSettings
 
 FIRST_DEPLOY = 'README "First deploy"'
@@ -88,6 +100,82 @@ def require_release_images(settings: StackSettings, images: ReleaseImages) -> No
         raise pulumi.RunError(f"stack {settings.stack!r}: the app cannot be deployed; nothing was changed:\n{listing}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeployedRelease:
+    """The release a stack runs, as its last update's outputs record it (stacks/__main__.py exports them)."""
+
+    tag: str
+    """`imageTag`: the app's release."""
+    digest: str = ""
+    """`imageDigest`, when the deploy pinned one (a different image reference would roll the pods)."""
+    canary_tag: str = ""
+    """The running canary step's tag (the `release` output), if a canary step runs."""
+    canary_weight: str = ""
+    """That step's weight, as the config value `canaryWeight` takes it."""
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> DeployedRelease | None:
+        """The release a stack's outputs record; None when they hold no `imageTag` (the stack runs no app)."""
+        tag = outputs.get("imageTag")
+        if not isinstance(tag, str) or not tag.strip():
+            return None
+        release = outputs.get("release")
+        canary = release.get("canary") if isinstance(release, Mapping) else None
+        step = canary if isinstance(canary, Mapping) else {}
+        weight = step.get("weight")
+        return cls(
+            tag=tag.strip(),
+            digest=str(outputs.get("imageDigest") or ""),
+            canary_tag=str(step.get("tag") or ""),
+            # Numbers come back from the state as floats (10.0); the config value is written 10.
+            canary_weight=f"{weight:g}" if isinstance(weight, int | float) else str(weight or ""),
+        )
+
+
+def keep_app_command(stack: str, deployed: DeployedRelease) -> str:
+    """The `pulumi up` that applies a change to `stack` and leaves its app exactly as deployed."""
+    values = {
+        "imageTag": deployed.tag,
+        "imageDigest": deployed.digest,
+        "canaryTag": deployed.canary_tag,
+        "canaryWeight": deployed.canary_weight,
+    }
+    return " ".join([f"pulumi up -s {stack}", *(f"-c {key}={value}" for key, value in values.items() if value)])
+
+
+def app_removal_problem(settings: StackSettings, outputs: LastOutputs) -> str:
+    """Why this update must not run: no imageTag on a stack that runs the app (or cannot tell); "" when it may."""
+    if not settings.platform_only:
+        return ""
+    stack = settings.stack
+    if outputs.error:
+        return (
+            f"stack {stack!r}: cannot tell whether it runs the app, and an update without imageTag would delete it; "
+            f"nothing was changed. Its last outputs could not be read ({outputs.error}): check the state backend "
+            "login and this identity's access to the stack's state (README \"Releases\", one-time setup), or pass "
+            f"the release it runs: `pulumi up -s {stack} -c imageTag=<its tag>` ({FIRST_DEPLOY})"
+        )
+    deployed = DeployedRelease.from_outputs(outputs.values)
+    if deployed is None:  # a new stack, or one still in its platform phase
+        return ""
+    return (
+        f"stack {stack!r} runs the app at {deployed.tag} (its last update's imageTag output), and this update has no "
+        "imageTag: it would delete the app; nothing was changed. Apply your change and keep the app as deployed "
+        f"with `{keep_app_command(stack, deployed)}` (`-c` also saves these values in your Pulumi.{stack}.yaml: "
+        f"don't commit them). No update removes the app alone; `pulumi destroy -s {stack}` removes the whole stack "
+        '(README "Teardown").'
+    )
+
+
+def require_app_kept(settings: StackSettings, outputs: StackOutputs) -> None:
+    """Stop the program (before any resource exists) if an update without imageTag would delete a running app."""
+    if not settings.platform_only:
+        return  # an update with imageTag deploys that release: nothing to read
+    problem = app_removal_problem(settings, outputs.last())
+    if problem:
+        raise pulumi.RunError(problem)
+
+
 def next_step(settings: StackSettings) -> str:
     """What to run after a platform-phase `pulumi up`: the one message a new stack's operator reads."""
     stack, repository = settings.stack, settings.app.image_repository
@@ -110,8 +198,4 @@ def next_step(settings: StackSettings) -> str:
             f"Next: the one-time GitHub setup for {stack}; the Deploy workflow's {stack} job then deploys the app with "
             "the next release that passes the stages before it."
         )
-    warning = (
-        "If this stack already ran the app, this update removes it: pass the deployed tag instead "
-        f"(`-c imageTag=$(pulumi stack output imageTag -s {stack})`)."
-    )
-    return f"{done} {then} {warning}"
+    return f"{done} {then}"

@@ -10,6 +10,8 @@ Fixtures:
 Both opt in to Pulumi.yaml's placeholder domain and contact (`allow_placeholders=True`, which only code can
 pass: the real program refuses them), run outside GitHub Actions unless given `github_repository`, and
 find the release images `images` in a fake ECR (the real program looks each one up before it deploys).
+The stack's last update left the outputs `deployed` (default: none, a new stack); the program reads them
+back before a run without imageTag (infra/stack_outputs.py).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ PUSHED = {tag: image_digest(tag) for tag in (RELEASE_TAG, NEXT_RELEASE_TAG)}
 """The fake ECR repository's images by tag: what the build job would have pushed."""
 NOT_FOUND = "reading ECR Images: couldn't find resource"
 """How the aws_ecr_image data source reports a missing image or repository (its image_data_source.go)."""
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+"""The engine's builtin stack-reference read (pulumi/pulumi v3.259.0 pkg/resource/deploy/builtins.go Invoke)."""
+ORGANIZATION = "acme"
+"""The Pulumi organization the mocked engine reports (`pulumi.get_organization()`; "organization" on a diy backend)."""
 OPERATOR_ROLE = "Admin"
 """The IAM role the mocked `pulumi up` runs as; every run lists it in clusterAdminRoles unless told otherwise."""
 
@@ -211,16 +217,33 @@ class StackMocks(pulumi.runtime.Mocks):
     """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked.
 
     `images` is the ECR repository's content by tag (None: the repository does not exist yet, a new account);
-    `caller` is what STS GetCallerIdentity answers (default: a session of OPERATOR_ROLE).
+    `caller` is what STS GetCallerIdentity answers (default: a session of OPERATOR_ROLE); `stack` is the
+    fully-qualified name of the stack being run and `deployed` the outputs its last update left (None: never
+    updated), what the engine's stack-reference read answers for that name.
     """
 
     def __init__(
-        self, region: str, zones_available: int = 4, images: Mapping[str, str] | None = None, caller: str = ""
+        self,
+        region: str,
+        zones_available: int = 4,
+        images: Mapping[str, str] | None = None,
+        caller: str = "",
+        *,
+        stack: str = "",
+        deployed: Mapping[str, Any] | None = None,
     ) -> None:
         self.region = region
         self.zones_available = zones_available
         self.images = images
         self.caller = caller or caller_arn(OPERATOR_ROLE)
+        self.stack = stack
+        self.deployed = deployed
+
+    def _stack_outputs(self, name: str) -> Any:
+        """The engine's answer: the outputs of a stack it knows by that fully-qualified name; only this one here."""
+        if not self.stack or name != self.stack:  # as pkg/backend/backend.go GetStackOutputs fails for an unknown stack
+            return {}, [("name", f"unknown stack {name!r}")]
+        return {"name": name, "outputs": dict(self.deployed or {}), "secretOutputNames": []}
 
     def _ecr(self, lookup: str, args: Mapping[str, Any]) -> Any:
         """ECR's answers; a missing image or repository fails the invoke as the provider does."""
@@ -239,6 +262,8 @@ class StackMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:  # type: ignore[override]
         if args.token in ("aws:ecr/getImage:getImage", "aws:ecr/getRepository:getRepository"):
             return self._ecr(args.token, args.args)
+        if args.token == READ_STACK_OUTPUTS:
+            return self._stack_outputs(args.args.get("name", ""))
         zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
         answers: dict[str, Callable[[], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
@@ -373,6 +398,7 @@ def run_stack(
     images: Mapping[str, str] | None = PUSHED,
     github_repository: str | None = None,
     caller: str = "",
+    deployed: Mapping[str, Any] | None = None,
 ) -> Graph:
     """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops.
 
@@ -380,15 +406,18 @@ def run_stack(
     example.com domain and contact are refused otherwise); `images` is the fake ECR repository (None: it
     does not exist); `github_repository` runs the program as a GitHub Actions job of that repository;
     `caller` is the AWS identity (an STS ARN; default: OPERATOR_ROLE, listed in clusterAdminRoles unless
-    `overrides` sets them).
+    `overrides` sets them); `deployed` are the outputs the stack's last update left (None: a new stack).
     """
     values = stack_config(stack, {"clusterAdminRoles": [OPERATOR_ROLE], **(overrides or {})})
     region = str(values.get("aws:region", "eu-west-1"))
-    mocks = StackMocks(region, zones_available, images, caller)
+    own_name = f"{ORGANIZATION}/{PROJECT}/{stack}"
+    mocks = StackMocks(region, zones_available, images, caller, stack=own_name, deployed=deployed)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(as_config_strings(values))
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION
+    )
     root = pulumi_settings.get_root_resource()
     graph = Graph(stack=stack, resources=monitor.registered, lookups=monitor.lookups)
     # The program reads GITHUB_ACTIONS itself (stacks/settings.py read_ci_job); CI's own `make test` runs in
@@ -448,7 +477,7 @@ def run_program() -> Callable[..., Run]:
 
     imageTag is RELEASE_TAG unless overridden ({"imageTag": None}: the platform phase); placeholders are
     allowed unless `allow_placeholders=False`; other keywords go to `run_stack` (e.g. another AWS identity,
-    `caller=caller_arn("Ops")`).
+    `caller=caller_arn("Ops")`, or the outputs of the stack's last update, `deployed=previous.graph.outputs`).
     """
 
     def run(

@@ -1,24 +1,37 @@
 """A stack's first deploy, phase by phase, through the real program under mocks (README "First deploy").
 
 platform phase (no imageTag) → the image is pushed → the app (imageTag set, found in ECR). Each phase
-registers exactly what it may; a release whose image is not in ECR stops before any resource exists.
+registers exactly what it may; a release whose image is not in ECR stops before any resource exists, and
+so does a run without imageTag on a stack whose last update left the app running (its own outputs).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+import pulumi
 import pytest
 
 from infra.registry import EcrRepository, ImageLookup
-from stacks.release import next_step, release_image_problems
-from stacks.settings import parse_settings
+from infra.stack_outputs import LastOutputs, stack_name
+from stacks.release import (
+    DeployedRelease,
+    app_removal_problem,
+    keep_app_command,
+    next_step,
+    release_image_problems,
+    require_app_kept,
+)
+from stacks.settings import StackSettings, parse_settings
 from tests.infra.conftest import (
     ACCOUNT_ID,
     NEXT_RELEASE_TAG,
     NOT_FOUND,
+    ORGANIZATION,
+    PROJECT,
     PUSHED,
+    READ_STACK_OUTPUTS,
     RELEASE_TAG,
     STACKS,
     Graph,
@@ -63,6 +76,16 @@ def _ecr_lookups(graph: Graph) -> list[tuple[str, dict[str, object], int]]:
     ]
 
 
+def _own_output_reads(graph: Graph) -> list[tuple[dict[str, object], int]]:
+    return [(lookup.args, lookup.registered_before) for lookup in graph.lookups if lookup.token == READ_STACK_OUTPUTS]
+
+
+def _settings(stack: str, overrides: Mapping[str, object]) -> StackSettings:
+    values = as_config_strings(stack_config(stack, overrides))
+    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("example-app:")}
+    return parse_settings(raw, stack=stack, region=values["aws:region"], allow_placeholders=True)
+
+
 # ---------------------------------------------------------------- the platform phase
 
 
@@ -77,6 +100,8 @@ def test_without_an_image_tag_the_platform_is_built_and_no_app(
     assert set(PLATFORM_TYPES) <= types
     assert types.isdisjoint(APP_TYPES), types & set(APP_TYPES)
     assert _ecr_lookups(run.graph) == [], "the platform phase has no image to look up"
+    # It first asked the engine for its own last outputs (a new stack has none), before registering anything.
+    assert _own_output_reads(run.graph) == [({"name": f"{ORGANIZATION}/{PROJECT}/{stack}"}, 0)]
     outputs = run.graph.outputs
     # The deploy workflow reads imageTag as "the app runs here" (its rollback target): absent until it does.
     assert {"imageTag", "imageDigest", "release"}.isdisjoint(outputs)
@@ -84,24 +109,182 @@ def test_without_an_image_tag_the_platform_is_built_and_no_app(
     message = outputs["nextStep"]
     assert message.startswith(f"Stack {stack} is in its platform phase")
     assert "git tag v0.1.0 && git push origin v0.1.0" in message
-    assert (
-        f"-c imageTag=$(pulumi stack output imageTag -s {stack})" in message
-    )  # never remove a running app by accident
     assert message in caplog.text, "pulumi up must print the next step, not only store it"
 
 
 def test_the_next_step_says_what_is_missing_first() -> None:
-    def settings(stack: str, overrides: dict[str, object]) -> object:
-        values = as_config_strings(stack_config(stack, {**PLATFORM, **overrides}))
-        raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("example-app:")}
-        return parse_settings(raw, stack=stack, region=values["aws:region"], allow_placeholders=True)
-
-    without_ci = next_step(settings("int", {}))  # type: ignore[arg-type]
+    without_ci = next_step(_settings("int", PLATFORM))
     assert "`pulumi config set -s int githubRepository <owner>/<name>`" in without_ci
-    owner = next_step(settings("int", CI))  # type: ignore[arg-type]
+    owner = next_step(_settings("int", {**PLATFORM, **CI}))
     assert "build job pushes the image to example-app and its int job deploys the app" in owner
-    consumer = next_step(settings("prd", {**CI, "imageRepository": SHARED}))  # type: ignore[arg-type]
+    consumer = next_step(_settings("prd", {**PLATFORM, **CI, "imageRepository": SHARED}))
     assert "the Deploy workflow's prd job then deploys the app with the next release" in consumer
+
+
+def test_a_stack_after_its_platform_phase_may_run_it_again(run_program: RunProgram) -> None:
+    # nextStep's own advice: set githubRepository, then `pulumi up` again, still without an image.
+    first = run_program("int", PLATFORM, images=None)
+    assert first.stopped is None, first.stopped
+    again = run_program("int", {**PLATFORM, **CI}, images=None, deployed=first.graph.outputs)
+    assert again.stopped is None, again.stopped
+    assert "example-app:infra:CiAccess" in _types(again.graph)
+    assert _types(again.graph).isdisjoint(APP_TYPES)
+
+
+# ---------------------------------------------------------------- a stack that runs the app keeps it
+
+
+def _keep_app_config(command: str) -> dict[str, str]:
+    """The config values a `pulumi up -s S -c key=value …` command line passes."""
+    words = command.split()
+    assert words[:2] == ["pulumi", "up"] and words[2] == "-s", command
+    pairs = [words[i + 1] for i, word in enumerate(words) if word == "-c"]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_plain_up_on_a_stack_that_runs_the_app_stops_before_anything_naming_the_tag_and_the_command(
+    stack: str, run_program: RunProgram
+) -> None:
+    release = run_program(stack, CI, github_repository="acme/example-app")  # what the deploy job ran
+    assert release.stopped is None, release.stopped
+    # The operator's infrastructure change: the committed settings, no imageTag (it is never committed).
+    run = run_program(stack, {**PLATFORM, **CI}, deployed=release.graph.outputs)
+    assert run.stopped is not None, "a platform phase would delete the running app"
+    assert run.stopped.startswith(f"stack {stack!r} runs the app at {RELEASE_TAG} (its last update's imageTag output)")
+    command = f"pulumi up -s {stack} -c imageTag={RELEASE_TAG}"
+    assert f"keep the app as deployed with `{command}`" in run.stopped
+    assert "nothing was changed" in run.stopped and "Traceback" not in run.stopped
+    assert run.graph.resources == [], "refused before any resource is registered"
+    assert _ecr_lookups(run.graph) == []
+    # The command it names keeps the app: the same objects, the same image.
+    kept = run_program(stack, {**CI, **_keep_app_config(command)}, deployed=release.graph.outputs)
+    assert kept.stopped is None, kept.stopped
+    image = kept.graph.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"][0]
+    before = release.graph.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == before["image"]
+    assert {r.urn for r in release.graph.resources} == {r.urn for r in kept.graph.resources}
+    assert _own_output_reads(kept.graph) == [], "an update with imageTag has nothing to read back"
+
+
+def test_the_command_keeps_a_pinned_digest_and_a_running_canary_step(run_program: RunProgram) -> None:
+    digest = image_digest(RELEASE_TAG)
+    canary = {"releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG, "canaryWeight": 10}
+    release = run_program("int", {"imageDigest": digest, **canary})
+    assert release.stopped is None, release.stopped
+    run = run_program("int", {**PLATFORM, "releaseStrategy": "canary"}, deployed=release.graph.outputs)
+    assert run.stopped is not None
+    command = (
+        f"pulumi up -s int -c imageTag={RELEASE_TAG} -c imageDigest={digest} -c canaryTag={NEXT_RELEASE_TAG} "
+        "-c canaryWeight=10"
+    )
+    assert f"`{command}`" in run.stopped
+    kept_config = {"releaseStrategy": "canary", **_keep_app_config(command)}
+    kept = run_program("int", kept_config, deployed=release.graph.outputs)
+    assert kept.stopped is None, kept.stopped
+    assert kept.graph.outputs["release"] == release.graph.outputs["release"]
+    assert {r.urn for r in release.graph.resources} == {r.urn for r in kept.graph.resources}
+
+
+class FakeOutputs:
+    """The stack's last outputs as a table, or the backend's error."""
+
+    def __init__(self, values: Mapping[str, object] | None = None, error: str = "") -> None:
+        self.answer = LastOutputs(values=values or {}, error=error)
+        self.reads = 0
+
+    def last(self) -> LastOutputs:
+        self.reads += 1
+        return self.answer
+
+
+RAN_THE_APP: dict[str, object] = {
+    "imageTag": "v1.0.0",
+    "imageDigest": "",
+    "url": "https://x",
+    "release": {"canary": None},
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "outputs", "problem"),
+    [
+        (PLATFORM, FakeOutputs(), None),  # a new stack: never updated, no outputs
+        (PLATFORM, FakeOutputs({"url": "https://x", "nextStep": "…"}), None),  # still in its platform phase
+        (PLATFORM, FakeOutputs({"imageTag": ""}), None),
+        (PLATFORM, FakeOutputs(RAN_THE_APP), "runs the app at v1.0.0"),
+        (PLATFORM, FakeOutputs(error="unknown stack"), "cannot tell whether it runs the app"),
+        ({"imageTag": "v1.1.0"}, FakeOutputs(RAN_THE_APP), None),  # a release: it deploys what it names
+    ],
+)
+def test_app_removal_decisions(overrides: dict[str, object], outputs: FakeOutputs, problem: str | None) -> None:
+    settings = _settings("int", overrides)
+    found = app_removal_problem(settings, outputs.last())
+    if problem is None:
+        assert found == ""
+        require_app_kept(settings, outputs)
+    else:
+        assert problem in found and "nothing was changed" in found
+        with pytest.raises(pulumi.RunError, match="nothing was changed"):
+            require_app_kept(settings, outputs)
+
+
+def test_a_release_never_reads_the_outputs() -> None:
+    outputs = FakeOutputs(RAN_THE_APP)
+    require_app_kept(_settings("int", {"imageTag": "v1.1.0"}), outputs)
+    assert outputs.reads == 0
+
+
+def test_an_unreadable_state_names_the_error_and_a_way_on() -> None:
+    problem = app_removal_problem(
+        _settings("prd", PLATFORM), LastOutputs(error="reading the outputs of acme/example-app/prd: access denied")
+    )
+    assert problem.startswith("stack 'prd': cannot tell whether it runs the app")
+    assert "(reading the outputs of acme/example-app/prd: access denied)" in problem
+    assert "`pulumi up -s prd -c imageTag=<its tag>`" in problem
+
+
+@pytest.mark.parametrize(
+    ("outputs", "release"),
+    [
+        ({}, None),
+        ({"imageTag": None}, None),
+        ({"imageTag": " "}, None),
+        ({"imageTag": "v1.0.0"}, DeployedRelease(tag="v1.0.0")),
+        ({"imageTag": "v1.0.0", "imageDigest": "sha256:ab"}, DeployedRelease(tag="v1.0.0", digest="sha256:ab")),
+        (
+            {"imageTag": "v1", "release": {"canary": {"tag": "v2", "weight": 10.0}}},
+            DeployedRelease(tag="v1", canary_tag="v2", canary_weight="10"),
+        ),
+        (  # an aborted canary sits at weight 0 until its keys are removed: keep that too
+            {"imageTag": "v1", "release": {"canary": {"tag": "v2", "weight": 0.0}}},
+            DeployedRelease(tag="v1", canary_tag="v2", canary_weight="0"),
+        ),
+        ({"imageTag": "v1", "release": {"canary": None}}, DeployedRelease(tag="v1")),
+    ],
+)
+def test_the_deployed_release_from_a_stacks_outputs(
+    outputs: dict[str, object], release: DeployedRelease | None
+) -> None:
+    assert DeployedRelease.from_outputs(outputs) == release
+
+
+def test_the_keep_app_command() -> None:
+    assert keep_app_command("prd", DeployedRelease(tag="v1.2.3")) == "pulumi up -s prd -c imageTag=v1.2.3"
+    assert keep_app_command("int", DeployedRelease(tag="v1", canary_tag="v2", canary_weight="0")) == (
+        "pulumi up -s int -c imageTag=v1 -c canaryTag=v2 -c canaryWeight=0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("organization", "name"),
+    [
+        ("acme", "acme/example-app/prd"),  # Pulumi Cloud: the stack's organization
+        ("organization", "organization/example-app/prd"),  # the self-managed (diy) backend's fixed organization
+    ],
+)
+def test_the_stack_reads_itself_by_its_fully_qualified_name(organization: str, name: str) -> None:
+    assert stack_name(organization, "example-app", "prd") == name
 
 
 # ---------------------------------------------------------------- the app phase
