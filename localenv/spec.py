@@ -48,6 +48,8 @@ class PodTemplate:
     """preStop sleep seconds (0 = no preStop hook)."""
     termination_grace: float
     """terminationGracePeriodSeconds: preStop counts against it; SIGKILL at its end."""
+    readiness_gates: tuple[str, ...] = ()
+    """spec.readinessGates condition types: the pod is Ready only once each is True (e.g. its LB target healthy)."""
 
     @property
     def repository(self) -> str:
@@ -134,6 +136,7 @@ def _parse(deployment: dict[str, Any]) -> DeploymentSpec:
         liveness_probe=_probe(container.get("livenessProbe"), ports),
         pre_stop_sleep=float(pre_stop.get("sleep", {}).get("seconds", 0)),
         termination_grace=float(pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE)),
+        readiness_gates=tuple(str(g["conditionType"]) for g in pod.get("readinessGates", [])),
     )
     return DeploymentSpec(
         name=str(deployment.get("metadata", {}).get("name", "app")),

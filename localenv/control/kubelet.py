@@ -152,7 +152,7 @@ def sync_pod(
             worker.in_flight = True
             worker.next_due = journal.now + worker.probe.period
             journal.do(RunProbe(container=container.id, kind=worker.kind, address=pod.address, probe=worker.probe))
-    if pod.template.readiness_probe is None and container.started and not pod.ready:
+    if pod.template.readiness_probe is None and container.started and not pod.containers_ready:
         # No readiness probe: the pod is ready as soon as its container has started.
         set_ready(pod, True, journal)
 
@@ -201,8 +201,7 @@ def container_exited(pod: Pod, exit_code: int, journal: Journal, back_off: Crash
     if pod.terminating:
         return
     pod.stopping = None
-    if pod.ready:
-        set_ready(pod, False, journal)
+    set_ready(pod, False, journal)
     delay = _finished(pod, journal, back_off)
     journal.pod(pod, PodChange.CONTAINER_EXITED, exit_code=exit_code, restart_in_s=round(delay, 2))
 
@@ -230,7 +229,7 @@ def probe_answered(pod: Pod, worker: ProbeWorker, answer: ProbeAnswer, journal: 
         else:
             restart_container(pod, STARTUP_FAILED, journal)
     elif worker.kind is ProbeKind.READINESS:
-        if result != pod.ready:
+        if result != pod.containers_ready:
             set_ready(pod, result, journal)
     elif not result:
         restart_container(pod, LIVENESS_FAILED, journal)
@@ -238,8 +237,7 @@ def probe_answered(pod: Pod, worker: ProbeWorker, answer: ProbeAnswer, journal: 
 
 def restart_container(pod: Pod, reason: str, journal: Journal) -> None:
     """A liveness or startup probe failed: the container is stopped (preStop, SIGTERM, SIGKILL) and started again."""
-    if pod.ready:
-        set_ready(pod, False, journal)
+    set_ready(pod, False, journal)
     pod.stopping = kill_container(pod.template, reason, journal.now)
     journal.pod(pod, PodChange.RESTARTING, reason=reason)
     advance_stop(pod, journal)
@@ -278,13 +276,29 @@ def advance_stop(pod: Pod, journal: Journal) -> None:
 def terminated(pod: Pod, journal: Journal) -> None:
     """The deleted pod's container is gone: the pod is gone."""
     pod.phase = PodPhase.TERMINATED
-    pod.ready = False
+    pod.ready = pod.containers_ready = False
     pod.ready_since = None
     journal.pod(pod, PodChange.TERMINATED, after_s=round(journal.now - (pod.deleted_at or journal.now), 2))
 
 
-def set_ready(pod: Pod, ready: bool, journal: Journal) -> None:
-    """The pod's Ready condition changes."""
+def set_ready(pod: Pod, containers_ready: bool, journal: Journal) -> None:
+    """ContainersReady changes; the Ready condition follows when the readiness gates allow it."""
+    pod.containers_ready = containers_ready
+    _update_ready(pod, journal)
+
+
+def set_readiness_gates(pod: Pod, passed: bool, journal: Journal) -> None:
+    """The readiness gates' conditions change (status.conditions patched by their controller, e.g. the AWS LB
+    controller's target-health condition); Ready = ContainersReady and every gate (pod-readiness-gate.md)."""
+    if pod.template.readiness_gates:
+        pod.gates_passed = passed
+        _update_ready(pod, journal)
+
+
+def _update_ready(pod: Pod, journal: Journal) -> None:
+    ready = pod.containers_ready and (not pod.template.readiness_gates or bool(pod.gates_passed))
+    if ready == pod.ready:
+        return
     pod.ready = ready
     pod.ready_since = journal.now if ready else None
     journal.pod(pod, PodChange.READY if ready else PodChange.NOT_READY)

@@ -128,7 +128,12 @@ class Pod:
     """When the last container exited (or failed to start): the crash-loop back-off counts from here."""
     back_off: BackOffEntry | None = None
     ready: bool = False
+    """The Ready condition: every container ready and every readiness gate passed."""
     ready_since: float | None = None
+    containers_ready: bool = False
+    """ContainersReady: the readiness probe's verdict alone."""
+    gates_passed: bool | None = None
+    """The readiness gates' conditions (None: the template has none, nothing to wait for)."""
     deleted_at: float | None = None
     stopping: Termination | None = None
     """Set while the kubelet stops the container: the pod was deleted, or a probe failed it."""
