@@ -44,6 +44,10 @@ ENDPOINTS_PATH = "/endpoints"
 CANARY_ENDPOINTS_PATH = "/canary/endpoints"
 CANARY_ROUTE_PATH = "/canary/route"
 START_TIMEOUT_S = 10.0
+# An ingress replica (localenv/ingress_pod.py): its health endpoint, as ingress-nginx's /healthz on :10254 —
+# served here on the traffic port under a path no app uses, since a local pod has one port.
+REPLICA_HEALTH_PATH = "/.ingress/healthz"
+REPLICA_STATE_PATH = "/ingress/state"
 
 
 def find_nginx() -> str:
@@ -59,18 +63,91 @@ def find_nginx() -> str:
     return nginx
 
 
-def nginx_conf(*, state_dir: Path, port: int, admin_port: int, tuning: IngressTuning = INGRESS_TUNING) -> str:
-    """The whole nginx.conf for a foreground nginx that keeps every file it writes in `state_dir`."""
+def nginx_conf(
+    *,
+    state_dir: Path,
+    port: int,
+    admin_port: int,
+    tuning: IngressTuning = INGRESS_TUNING,
+    admin_listen: str = "",
+    worker_shutdown_timeout: float | None = None,
+) -> str:
+    """The whole nginx.conf for a foreground nginx that keeps every file it writes in `state_dir`.
+
+    An ingress replica passes `admin_listen` (its unix socket) and `worker_shutdown_timeout` (its drain); it
+    then also answers its health endpoint, and while draining closes every keep-alive connection it answers on.
+    """
     modules = "".join(
         f"load_module {module};\n" for module in (NDK_MODULE, LUA_MODULE) if module is LUA_MODULE or module.exists()
     )
     user = "user root root;\n" if os.geteuid() == 0 else ""  # workers run as us, never as nobody
     temp = state_dir / TEMP_DIR
+    replica = bool(admin_listen)
+    shutdown_timeout = f"worker_shutdown_timeout {worker_shutdown_timeout:g}s;\n" if worker_shutdown_timeout else ""
+    proxy = f"""
+            proxy_pass http://app_pods;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_next_upstream {tuning.proxy_next_upstream};
+            proxy_next_upstream_tries {tuning.proxy_next_upstream_tries};
+            proxy_next_upstream_timeout {tuning.proxy_next_upstream_timeout}s;
+            proxy_connect_timeout {tuning.proxy_connect_timeout}s;
+            proxy_read_timeout {tuning.proxy_read_timeout}s;
+            add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;"""
+    # Draining: a request on a keep-alive connection is answered with `Connection: close` (keepalive_timeout 0
+    # in a named location, reached by ngx.exec), so clients leave before nginx quits and closes idle ones.
+    replica_locations = (
+        f"""
+        location = {REPLICA_HEALTH_PATH} {{
+            access_log off;
+            content_by_lua_block {{
+                local dict = ngx.shared.endpoints
+                -- ingress-nginx checker.go Check(): not while shutting down, and only once the dynamic
+                -- balancer has its first endpoints (/is-dynamic-lb-initialized)
+                if dict:get("shutting_down") or not dict:get("generation") then
+                    return ngx.exit(503)
+                end
+                ngx.say("ok")
+            }}
+        }}
+        location @draining {{
+            keepalive_timeout 0;
+            access_by_lua_block {{ choose_peers() }}{proxy}
+        }}"""
+        if replica
+        else ""
+    )
+    drain_check = (
+        'rewrite_by_lua_block { if ngx.shared.endpoints:get("draining") then return ngx.exec("@draining") end }'
+    )
+    admin = (
+        f"""listen {admin_listen};
+        access_log off;
+        client_body_buffer_size 64k;
+        location = {REPLICA_STATE_PATH} {{
+            content_by_lua_block {{
+                local args = ngx.req.get_uri_args()
+                for _, key in ipairs({{ "draining", "shutting_down" }}) do
+                    if args[key] then ngx.shared.endpoints:set(key, args[key] == "1") end
+                end
+                ngx.say("ok")
+            }}
+        }}"""
+        if replica
+        else f"""listen {LOOPBACK}:{admin_port};
+        access_log off;
+        client_body_buffer_size 64k;"""
+    )
+    allow = "" if replica else "allow 127.0.0.1;\n            deny all;\n            "
     return f"""# Written by localenv; regenerated at every `up`. Endpoint changes never reload it.
 {modules}{user}daemon off;
 master_process on;
 worker_processes 1;
-pid {state_dir / "nginx.pid"};
+{shutdown_timeout}pid {state_dir / "nginx.pid"};
 error_log {state_dir / "nginx-error.log"} warn;
 events {{ worker_connections 4096; }}
 
@@ -112,6 +189,47 @@ http {{
             end
             ngx.say(dict:get(key) or "")
         end
+        -- Pick the backend (canary or main) and the first peer for this request; 503 when there is none.
+        function choose_peers()
+            local dict = ngx.shared.endpoints
+            local generation = dict:get("generation") or 0
+            if generation ~= endpoint_cache.generation then
+                endpoint_cache.peers = parse_peers(dict:get("peers") or "")
+                endpoint_cache.generation = generation
+            end
+            local canary_generation = dict:get("canary_generation") or 0
+            if canary_generation ~= canary_cache.generation then
+                local header = dict:get("canary_header") or ""
+                canary_cache.peers = parse_peers(dict:get("canary_peers") or "")
+                canary_cache.weight = dict:get("canary_weight") or 0
+                local variable = "http_" .. (string.gsub(string.lower(header), "-", "_"))
+                canary_cache.variable = header ~= "" and variable or nil
+                canary_cache.value = dict:get("canary_value") or ""
+                canary_cache.generation = canary_generation
+            end
+            local peers = endpoint_cache.peers
+            local canary = false
+            if #canary_cache.peers > 0 then
+                local marked = canary_cache.variable ~= nil and ngx.var[canary_cache.variable] == canary_cache.value
+                canary = marked or (canary_cache.weight > 0 and math.random(100) <= canary_cache.weight)
+            end
+            if canary then
+                peers = canary_cache.peers
+            end
+            local count = #peers
+            if count == 0 then
+                ngx.header["{UPSTREAM_STATUS_HEADER}"] = "none"
+                return ngx.exit(503)
+            end
+            if canary then
+                canary_round_robin = canary_round_robin % count + 1
+                ngx.ctx.next_peer = canary_round_robin
+            else
+                round_robin = round_robin % count + 1
+                ngx.ctx.next_peer = round_robin
+            end
+            ngx.ctx.peers = peers
+        end
     }}
     init_worker_by_lua_block {{ math.randomseed(ngx.now() * 1000 + ngx.worker.pid()) }}
 
@@ -139,83 +257,25 @@ http {{
     server {{
         listen {LOOPBACK}:{port};
         server_name _;
+        {replica_locations}
         location / {{
             # "No endpoints" must be answered here: ngx.exit(503) is not allowed in the balancer phase.
-            access_by_lua_block {{
-                local dict = ngx.shared.endpoints
-                local generation = dict:get("generation") or 0
-                if generation ~= endpoint_cache.generation then
-                    endpoint_cache.peers = parse_peers(dict:get("peers") or "")
-                    endpoint_cache.generation = generation
-                end
-                local canary_generation = dict:get("canary_generation") or 0
-                if canary_generation ~= canary_cache.generation then
-                    local header = dict:get("canary_header") or ""
-                    canary_cache.peers = parse_peers(dict:get("canary_peers") or "")
-                    canary_cache.weight = dict:get("canary_weight") or 0
-                    local variable = "http_" .. (string.gsub(string.lower(header), "-", "_"))
-                    canary_cache.variable = header ~= "" and variable or nil
-                    canary_cache.value = dict:get("canary_value") or ""
-                    canary_cache.generation = canary_generation
-                end
-                local peers = endpoint_cache.peers
-                local canary = false
-                if #canary_cache.peers > 0 then
-                    local marked = canary_cache.variable ~= nil and ngx.var[canary_cache.variable] == canary_cache.value
-                    canary = marked or (canary_cache.weight > 0 and math.random(100) <= canary_cache.weight)
-                end
-                if canary then
-                    peers = canary_cache.peers
-                end
-                local count = #peers
-                if count == 0 then
-                    ngx.header["{UPSTREAM_STATUS_HEADER}"] = "none"
-                    return ngx.exit(503)
-                end
-                if canary then
-                    canary_round_robin = canary_round_robin % count + 1
-                    ngx.ctx.next_peer = canary_round_robin
-                else
-                    round_robin = round_robin % count + 1
-                    ngx.ctx.next_peer = round_robin
-                end
-                ngx.ctx.peers = peers
-            }}
-            proxy_pass http://app_pods;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_next_upstream {tuning.proxy_next_upstream};
-            proxy_next_upstream_tries {tuning.proxy_next_upstream_tries};
-            proxy_next_upstream_timeout {tuning.proxy_next_upstream_timeout}s;
-            proxy_connect_timeout {tuning.proxy_connect_timeout}s;
-            proxy_read_timeout {tuning.proxy_read_timeout}s;
-            add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;
+            {drain_check if replica else ""}
+            access_by_lua_block {{ choose_peers() }}{proxy}
         }}
     }}
 
     # The endpoints controller's door into the shared dict: loopback only, on its own port.
     server {{
-        listen {LOOPBACK}:{admin_port};
-        access_log off;
-        client_body_buffer_size 64k;
+        {admin}
         location = {ENDPOINTS_PATH} {{
-            allow 127.0.0.1;
-            deny all;
-            content_by_lua_block {{ serve_peers("peers", "generation") }}
+            {allow}content_by_lua_block {{ serve_peers("peers", "generation") }}
         }}
         location = {CANARY_ENDPOINTS_PATH} {{
-            allow 127.0.0.1;
-            deny all;
-            content_by_lua_block {{ serve_peers("canary_peers", "canary_generation") }}
+            {allow}content_by_lua_block {{ serve_peers("canary_peers", "canary_generation") }}
         }}
         location = {CANARY_ROUTE_PATH} {{
-            allow 127.0.0.1;
-            deny all;
-            content_by_lua_block {{
+            {allow}content_by_lua_block {{
                 local dict = ngx.shared.endpoints
                 if ngx.req.get_method() == "PUT" then
                     local args = ngx.req.get_uri_args()

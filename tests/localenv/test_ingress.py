@@ -34,7 +34,9 @@ def test_conf_uses_the_platform_values_and_a_loopback_only_admin(tmp_path: Path)
         assert line in conf, line
     # The keepalive module wraps the balancer's peer hooks only when it comes after the Lua balancer.
     assert conf.index("balancer_by_lua_block") < conf.index(f"keepalive {t.upstream_keepalive_connections};")
-    assert "ngx.exit(503)" in conf.split("access_by_lua_block")[1].split("proxy_pass")[0]
+    # "No endpoints" is answered in the access phase (choose_peers), never in the balancer.
+    assert "choose_peers()" in conf.split("location / {")[1].split("access_by_lua_block")[1].split("proxy_pass")[0]
+    assert "ngx.exit(503)" in conf.split("function choose_peers()")[1].split("upstream app_pods")[0]
     assert str(tmp_path) in conf.split("pid ")[1].split(";")[0]
 
 
