@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from localenv.control import cluster as control
 from localenv.control.actions import (
@@ -56,8 +56,11 @@ class Controller:
         events: EventLog,
         endpoint_propagation: float,
         back_off: CrashLoopBackOff = LOCAL_BACK_OFF,
+        before_sync: Callable[[Cluster, float], list[Effect]] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.before_sync = before_sync
+        """Run first in every sync (the ingress tier's load balancer and readiness gates), its effects carried out."""
         self.events = events
         self.cluster = Cluster(endpoint_propagation=endpoint_propagation, back_off=back_off)
         self._lock = threading.RLock()
@@ -88,6 +91,8 @@ class Controller:
         """One pass: observe the world, let the core decide, carry the decisions out."""
         with self._lock:
             now = self.runtime.now()
+            if self.before_sync is not None:
+                self._carry_out(self.before_sync(self.cluster, now), now)
             observation = Observation(exits=self.runtime.exits(), probes=self.runtime.probe_answers())
             self._carry_out(control.sync(self.cluster, observation, now), now)
             self._wake.notify_all()

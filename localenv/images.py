@@ -24,7 +24,9 @@ APP_IMAGE = "example-app"
 NEVER_READY_IMAGE = "example-app-never-ready"
 CRASH_IMAGE = "example-app-crash"
 FAULTY_IMAGE = "example-app-faulty"
-IMAGES = (APP_IMAGE, NEVER_READY_IMAGE, CRASH_IMAGE, FAULTY_IMAGE)
+# An ingress-nginx controller pod (localenv/ingress_pod.py): nginx + Lua balancer and the controller's stop sequence.
+INGRESS_IMAGE = "ingress-nginx-local"
+IMAGES = (APP_IMAGE, NEVER_READY_IMAGE, CRASH_IMAGE, FAULTY_IMAGE, INGRESS_IMAGE)
 
 
 def command_for(repository: str) -> list[str]:
@@ -36,6 +38,8 @@ def command_for(repository: str) -> list[str]:
         return [*gunicorn, "localenv.never_ready:application"]
     if repository == FAULTY_IMAGE:
         return [*gunicorn, "localenv.faulty_release:application"]
+    if repository == INGRESS_IMAGE:
+        return [sys.executable, "-m", "localenv.ingress_pod"]
     if repository == CRASH_IMAGE:
         return [sys.executable, "-m", "localenv.crash_on_start"]
     raise LocalEnvError(f"image {repository!r} is not known locally; use one of: {', '.join(IMAGES)}")

@@ -16,6 +16,7 @@ the same race as in a cluster.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from localenv.control import kubelet
 from localenv.control.actions import (
@@ -145,6 +146,15 @@ def apply(
         f"rollout to {spec.template.version} started (revision {revision}, image {spec.template.image})",
     )
     return cluster.rollout, journal.effects
+
+
+def sync_readiness_gates(cluster: Cluster, passes: Callable[[str], bool], now: float) -> list[Effect]:
+    """The readiness gates' controller (the AWS LB controller's target-health condition): each pod's gates."""
+    journal = Journal(cluster, now)
+    for pod in cluster.pods():
+        if pod.template.readiness_gates and not pod.terminating and pod.gates_passed != passes(pod.name):
+            kubelet.set_readiness_gates(pod, passes(pod.name), journal)
+    return journal.effects
 
 
 def previous_template_revision(cluster: Cluster) -> ReplicaSet | None:

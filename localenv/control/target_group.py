@@ -119,10 +119,10 @@ def sync_target_group(
     timing = group.policy.timing
     actions: list[TargetAction] = []
     by_name = {p.name: p for p in pods}
-    for pod in pods:
-        if pod.address is not None and pod.terminating_since is None and pod.name not in group.targets:
-            group.targets[pod.name] = Target(name=pod.name, address=pod.address, registered_at=now)
-            actions.append(TargetAction(step=TargetStep.REGISTER, name=pod.name, address=pod.address))
+    for new in pods:
+        if new.address is not None and new.terminating_since is None and new.name not in group.targets:
+            group.targets[new.name] = Target(name=new.name, address=new.address, registered_at=now)
+            actions.append(TargetAction(step=TargetStep.REGISTER, name=new.name, address=new.address))
     for target in list(group.targets.values()):
         pod = by_name.get(target.name)
         if target.health is not TargetHealth.DRAINING:

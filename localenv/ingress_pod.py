@@ -1,0 +1,112 @@
+"""One ingress replica, as an ingress-nginx controller pod runs: nginx + the Lua balancer, and its shutdown.
+
+`python -m localenv.ingress_pod` is the container of the ingress Deployment (image `ingress-nginx-local`).
+It writes its nginx.conf under INGRESS_DIR/<port>, starts nginx in the foreground on BIND, and on SIGTERM
+runs the controller's stop sequence with the numbers of `infra.ingress_timing.LOCAL_INGRESS_TIMING`:
+
+- INGRESS_SHUTDOWN=graceful (the redesign): /healthz stays 200; for `shutdown_grace` nginx still accepts and
+  answers keep-alive requests with `Connection: close`; then `nginx -s quit` (SIGQUIT) and at most `drain`
+  (worker_shutdown_timeout) for open requests; then `post_shutdown_grace`; exit 0.
+- INGRESS_SHUTDOWN=legacy (controller-v1.15.1 Stop(): isShuttingDown before the grace sleep): /healthz turns
+  503 at the signal; the rest as above, without the Connection: close draining.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from infra.ingress_timing import LOCAL_INGRESS_TIMING
+from localenv.ingress import REPLICA_STATE_PATH, TEMP_DIR, find_nginx, nginx_conf
+
+GRACEFUL = "graceful"
+LEGACY = "legacy"
+
+
+def replica_dir(ingress_dir: Path, address: str) -> Path:
+    """Where the replica at `address` keeps its files (its admin socket among them)."""
+    return ingress_dir / address.rsplit(":", 1)[1]
+
+
+def admin_socket(ingress_dir: Path, address: str) -> Path:
+    """The replica's admin socket: endpoints and its draining/shutting-down switches."""
+    return replica_dir(ingress_dir, address) / "admin.sock"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (the replica's admin door)."""
+
+    def __init__(self, path: Path, timeout: float = 2.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        """Connect to the socket file instead of a TCP port."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def admin(path: Path, method: str, target: str, body: str = "") -> str:
+    """One admin request; OSError when the replica does not answer 200."""
+    connection = UnixHTTPConnection(path)
+    try:
+        connection.request(method, target, body=body.encode() if method == "PUT" else None)
+        response = connection.getresponse()
+        text = response.read().decode()
+        if response.status != 200:
+            raise OSError(f"ingress replica admin answered {response.status}")
+        return text
+    finally:
+        connection.close()
+
+
+def main() -> int:
+    """Run nginx until SIGTERM, then the controller's stop sequence; the exit code is the container's."""
+    timing = LOCAL_INGRESS_TIMING
+    bind = os.environ["BIND"]
+    port = int(bind.rsplit(":", 1)[1])
+    ingress_dir = Path(os.environ["INGRESS_DIR"])
+    legacy = os.environ.get("INGRESS_SHUTDOWN", GRACEFUL) == LEGACY
+    home = replica_dir(ingress_dir, bind)
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (home / TEMP_DIR / sub).mkdir(parents=True, exist_ok=True)
+    sock = admin_socket(ingress_dir, bind)
+    sock.unlink(missing_ok=True)
+    conf = home / "nginx.conf"
+    conf.write_text(
+        nginx_conf(
+            state_dir=home, port=port, admin_port=0, admin_listen=f"unix:{sock}", worker_shutdown_timeout=timing.drain
+        )
+    )
+    nginx = subprocess.Popen([find_nginx(), "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    while not stop.wait(0.05):
+        if nginx.poll() is not None:
+            return 1  # nginx died: the container dies with it, and the kubelet restarts it
+    try:
+        admin(sock, "GET", f"{REPLICA_STATE_PATH}?{'shutting_down' if legacy else 'draining'}=1")
+    except OSError as error:
+        print(f"could not switch the replica to its shutdown mode: {error}", file=sys.stderr)
+    time.sleep(timing.shutdown_grace)
+    nginx.send_signal(signal.SIGQUIT)  # graceful: stop accepting, finish open requests within the drain
+    try:
+        nginx.wait(timeout=timing.drain + 1)
+    except subprocess.TimeoutExpired:
+        nginx.kill()
+        nginx.wait()
+    time.sleep(timing.post_shutdown_grace)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
