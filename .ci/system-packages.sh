@@ -11,7 +11,7 @@
 # OS_RELEASE (default /etc/os-release) says which system this is; the tests point it at fake files.
 set -euo pipefail
 
-COMMON_PACKAGES=(nginx libnginx-mod-http-lua lua-resty-core wrk)
+COMMON_PACKAGES=(nginx libnginx-mod-http-lua lua-resty-core wrk haproxy)
 DEBIAN_CHROMIUM_PACKAGES=(chromium chromium-driver)
 SNAP_CHROMIUM=/snap/bin/chromium
 SUDO=${SUDO-$([ "$(id -u)" = 0 ] || echo sudo)}
