@@ -17,6 +17,7 @@ from typing import Any, TypedDict, cast
 
 from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
+from localenv.control.events import NodeEvent
 from localenv.environment import EVENTS_FILE, EnvironmentStatus, default_state_dir
 from localenv.errors import LocalEnvError
 from localenv.events import (
@@ -508,6 +509,9 @@ def progress_line(event: Event, verbose: bool = False) -> str | None:
         what = f"endpoints {event.stage.value}: [{names}]"
     elif isinstance(event, RolloutEvent):
         what = f"rollout {event.step.value}: {event.message}"
+    elif isinstance(event, NodeEvent):
+        what = f"node {event.node} {event.step.value}" + (f" {event.pod}" if event.pod else "")
+        what += f": {event.message}" if event.message else ""
     elif event.step is IngressStep.CANARY_ROUTE:
         what = f"canary {event.version}: weight {event.weight} %"
     elif event.step is IngressStep.CANARY_ANALYSIS:
