@@ -17,6 +17,7 @@ from typing import Any, TypedDict, cast
 
 from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
+from localenv.control.events import NodeEvent
 from localenv.environment import EVENTS_FILE, EnvironmentStatus, default_state_dir
 from localenv.errors import LocalEnvError
 from localenv.events import (
@@ -40,6 +41,9 @@ from localenv.supervisor import request, serve, start_daemon, stop_supervisor, s
 DEFAULT_PORT = 8080
 DEMO_FROM = "v1"
 DEMO_TO = "v2"
+# kubectl drain waits forever by default (--timeout 0) and EKS gives a node's evictions 15 minutes; a
+# local pod is replaced in about a second, so a minute allows dozens of 5 s eviction retries.
+DRAIN_TIMEOUT_S = 60.0
 # Bounds for live traffic started by the CLI: it stops with the rollout, these only cap a stuck one.
 TRAFFIC_MAX_SECONDS = 600.0
 TRAFFIC_MAX_REQUESTS = 2_000_000
@@ -137,6 +141,24 @@ def _parser() -> argparse.ArgumentParser:
     command("abort", _canary_decision, "abort the running canary now: weight 0, its pods removed")
     command("status", _status, "show the rollout, pods, endpoints and the ingress's request/retry counts")
     command("rollback", _rollback, "roll back to the previous revision")
+    command("nodes", _nodes, "list the nodes: zone, cordoned or not, and the pods each runs")
+    drain = command(
+        "drain", _drain, "cordon a node and evict its pods through their PodDisruptionBudget, as kubectl drain"
+    )
+    drain.add_argument("node", help="the node to drain, e.g. node-1 (see `nodes`)")
+    drain.add_argument(
+        "--timeout", type=float, default=DRAIN_TIMEOUT_S, help="give up after this many seconds (default %(default)s)"
+    )
+    uncordon = command("uncordon", _uncordon, "let the scheduler use a cordoned node again")
+    uncordon.add_argument("node", help="the node to uncordon")
+    update = command(
+        "nodegroup-update",
+        _nodegroup_update,
+        "replace every node as an EKS managed node group update does: new nodes first, then drain and remove old",
+    )
+    update.add_argument(
+        "--timeout", type=float, default=DRAIN_TIMEOUT_S, help="each node's drain timeout (default %(default)s)"
+    )
     command("down", _down, "stop every process of the local environment")
 
     watch = command("watch", _watch, "print events as they happen, JSON lines with --json (Ctrl-C to stop)")
@@ -272,14 +294,53 @@ def _status(args: argparse.Namespace) -> int:
     for pod in status.pods:
         print(
             f"  {pod.name:<22} {pod.version:<10} {pod.phase.value:<17} ready={str(pod.ready).lower():<5} "
-            f"restarts={pod.restarts} {pod.address} pid={pod.pid}"
+            f"restarts={pod.restarts} {pod.address} pid={pod.pid} node={pod.node}"
         )
+    for node in status.nodes:
+        cordoned = " (cordoned)" if node.unschedulable else ""
+        print(f"node {node.name} in {node.zone}{cordoned}: {', '.join(node.pods) or 'no pods'}")
     ingress = status.ingress
     print(
         f"ingress: nginx pid {ingress.pid}, {ingress.requests} requests {ingress.by_status}, "
         f"{ingress.retried} retried by the ingress"
     )
     print("revisions: " + ", ".join(f"{r.revision}={r.version}" for r in status.revisions))
+    return 0
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    nodes = request(_state_dir(args), "nodes")["nodes"]
+    if args.json:
+        print(json.dumps({"ok": True, "nodes": nodes}))
+        return 0
+    for node in nodes:
+        state = "SchedulingDisabled" if node["unschedulable"] else "Ready"
+        print(f"{node['name']:<8} {node['zone']:<8} {state:<18} {', '.join(node['pods']) or '-'}")
+    return 0
+
+
+def _drain(args: argparse.Namespace) -> int:
+    result = request(_state_dir(args), "drain", node=args.node, timeout=args.timeout)
+    if args.json:
+        print(json.dumps({"ok": True, **result}))
+    else:
+        print(f"node/{args.node} drained in {result['seconds']:.2f} s (cordoned: run uncordon to use it again)")
+    return 0
+
+
+def _uncordon(args: argparse.Namespace) -> int:
+    request(_state_dir(args), "uncordon", node=args.node)
+    print(json.dumps({"ok": True, "node": args.node}) if args.json else f"node/{args.node} uncordoned")
+    return 0
+
+
+def _nodegroup_update(args: argparse.Namespace) -> int:
+    result = request(_state_dir(args), "nodegroup-update", timeout=args.timeout)
+    if args.json:
+        print(json.dumps({"ok": True, **result}))
+    else:
+        print("\n".join(result["steps"]))
+        print("node-group update complete")
     return 0
 
 
@@ -448,6 +509,9 @@ def progress_line(event: Event, verbose: bool = False) -> str | None:
         what = f"endpoints {event.stage.value}: [{names}]"
     elif isinstance(event, RolloutEvent):
         what = f"rollout {event.step.value}: {event.message}"
+    elif isinstance(event, NodeEvent):
+        what = f"node {event.node} {event.step.value}" + (f" {event.pod}" if event.pod else "")
+        what += f": {event.message}" if event.message else ""
     elif event.step is IngressStep.CANARY_ROUTE:
         what = f"canary {event.version}: weight {event.weight} %"
     elif event.step is IngressStep.CANARY_ANALYSIS:

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from localenv.control import cluster as control
 from localenv.control.actions import (
@@ -32,12 +32,15 @@ from localenv.control.actions import (
     StartContainer,
 )
 from localenv.control.backoff import CrashLoopBackOff
+from localenv.control.disruption import DisruptionBudget
+from localenv.control.drain import cancel_drain, start_drain
 from localenv.control.events import Counts, RolloutEvent, RolloutStep
 from localenv.control.objects import Cluster, Rollout, RolloutState
+from localenv.control.scheduling import Node
 from localenv.control.status import Status, counts, describe
 from localenv.errors import LocalEnvError
 from localenv.events import EventLog
-from localenv.profile import LOCAL_BACK_OFF
+from localenv.profile import LOCAL_BACK_OFF, LOCAL_NODES
 from localenv.runtime import Runtime
 from localenv.spec import DeploymentSpec, PodTemplate
 
@@ -57,12 +60,13 @@ class Controller:
         endpoint_propagation: float,
         back_off: CrashLoopBackOff = LOCAL_BACK_OFF,
         before_sync: Callable[[Cluster, float], list[Effect]] | None = None,
+        nodes: Sequence[Node] = LOCAL_NODES,
     ) -> None:
         self.runtime = runtime
         self.before_sync = before_sync
         """Run first in every sync (the ingress tier's load balancer and readiness gates), its effects carried out."""
         self.events = events
-        self.cluster = Cluster(endpoint_propagation=endpoint_propagation, back_off=back_off)
+        self.cluster = Cluster(endpoint_propagation=endpoint_propagation, back_off=back_off, nodes=tuple(nodes))
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -138,6 +142,40 @@ class Controller:
             now = self.runtime.now()
             self._carry_out(control.killed(self.cluster, pod, sig.name, now), now)
             return pod.name
+
+    def set_nodes(self, nodes: Sequence[Node]) -> None:
+        """The cluster's nodes changed (added, cordoned, removed): the scheduler and pod GC see the new list."""
+        with self._lock:
+            self.cluster.nodes = tuple(nodes)
+
+    def set_budget(self, budget: DisruptionBudget | None) -> None:
+        """The PodDisruptionBudget over this Deployment's pods (None: none)."""
+        with self._lock:
+            self.cluster.budget = budget
+
+    def start_drain(self, node: str, timeout: float) -> None:
+        """Evict every pod of this Deployment on `node` (cordoned already), retrying refusals, within `timeout` s."""
+        with self._lock:
+            start_drain(self.cluster, node, timeout, self.runtime.now())
+            self._wake.notify_all()
+
+    def drain_state(self, node: str) -> tuple[bool, str, tuple[str, ...]]:
+        """(done, why it failed or '', pods evicted so far) of the latest drain of `node`."""
+        with self._lock:
+            drain = next((d for d in reversed(self.cluster.drains) if d.node == node), None)
+            if drain is None:
+                return True, "", ()
+            return drain.done is not None, drain.failed, tuple(drain.evicted)
+
+    def cancel_drain(self, node: str, reason: str) -> None:
+        """Stop draining `node`: no more evictions; pods not evicted keep running."""
+        with self._lock:
+            cancel_drain(self.cluster, node, reason)
+
+    def pods_on(self, node: str) -> list[str]:
+        """Names of this Deployment's pods bound to `node` (terminating ones included)."""
+        with self._lock:
+            return [p.name for p in self.cluster.pods() if p.node == node]
 
     def status(self) -> Status:
         """Everything `status` shows of this Deployment: rollout, counts, revisions, pods, endpoints."""

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import IO, Any, TypedDict
 
 from app.timing import LOCAL_TIMING
+from localenv.control.disruption import DisruptionBudget
 from localenv.control.objects import Rollout, RolloutState
 from localenv.control.status import Status
 from localenv.controller import Controller
@@ -28,8 +29,9 @@ from localenv.errors import LocalEnvError
 from localenv.events import Event, EventLog, IngressEvent, IngressStep
 from localenv.images import APP_IMAGE, command_for
 from localenv.ingress import ACCESS_LOG, TEMP_DIR, CanaryBackend, Ingress, find_nginx
+from localenv.nodegroup import NodeGroup
 from localenv.processes import ProcessRegistry, kill_orphans
-from localenv.profile import DEFAULT_REPLICAS, local_deployment
+from localenv.profile import DEFAULT_REPLICAS, LOCAL_NODES, local_deployment, local_manifests
 from localenv.runtime.process import ProcessRuntime
 from localenv.spec import DeploymentSpec
 
@@ -104,6 +106,16 @@ class IngressStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NodeStatus:
+    """One node as `nodes` and `status` show it: zone, cordoned or not, and the pods bound to it."""
+
+    name: str
+    zone: str
+    unschedulable: bool
+    pods: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentStatus(Status):
     """The Deployment's status, plus where the environment lives and what its ingress has seen."""
 
@@ -111,6 +123,7 @@ class EnvironmentStatus(Status):
     state_dir: str
     recovered_orphans: int
     ingress: IngressStatus
+    nodes: tuple[NodeStatus, ...] = ()
 
 
 class LocalEnvironment:
@@ -136,6 +149,7 @@ class LocalEnvironment:
         self._ingress: Ingress | None = None
         self._controller: Controller | None = None
         self._canary_controller: Controller | None = None
+        self._node_group: NodeGroup | None = None
         self._api_lock = threading.Lock()
         self._rollout_since = 0
         self.recovered: int = 0
@@ -176,6 +190,10 @@ class LocalEnvironment:
             self._controller = Controller(
                 runtime=runtime, events=self._events, endpoint_propagation=self.endpoint_propagation
             )
+            self._node_group = NodeGroup(LOCAL_NODES, controllers=self._controllers, events=self._events)
+            self._controller.set_budget(
+                DisruptionBudget.from_manifest(local_manifests("v1").pod_disruption_budget)
+            )  # the contract's PodDisruptionBudget; `up(budget=…)` may replace it
             self._controller.start()
         except BaseException:
             self.down()
@@ -205,6 +223,7 @@ class LocalEnvironment:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+        self._node_group = None
         if self._ingress is not None:
             self._ingress.stop()
             self._ingress = None
@@ -229,9 +248,19 @@ class LocalEnvironment:
         deployment: dict[str, Any] | None = None,
         image_repository: str = APP_IMAGE,
         wait: bool = True,
+        budget: dict[str, Any] | None = None,
     ) -> RolloutResult:
-        """Start (if needed) and bring the Deployment up at `version` with `replicas` pods (or a custom dict)."""
+        """Start (if needed) and bring the Deployment up at `version` with `replicas` pods (or a custom dict).
+
+        `budget`: a PodDisruptionBudget dict to use instead of the contract's.
+        """
         self.start()
+        if budget is not None:
+            try:
+                parsed = DisruptionBudget.from_manifest(budget)
+            except ValueError as error:
+                raise LocalEnvError(f"the PodDisruptionBudget cannot be used: {error}") from None
+            self._require_up().set_budget(parsed)
         return self._apply(self._spec(version, replicas, deployment, image_repository), wait=wait)
 
     def deploy(
@@ -309,6 +338,31 @@ class LocalEnvironment:
             raise LocalEnvError(self._controller.failure)
         return self._controller
 
+    # ---- nodes (localenv/nodegroup.py) ------------------------------------------------------
+
+    def _controllers(self) -> list[Controller]:
+        return [c for c in (self._controller, self._canary_controller) if c is not None]
+
+    @property
+    def node_group(self) -> NodeGroup:
+        """The nodes, cordon, drain and node-group update."""
+        self._require_up()
+        if self._node_group is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        return self._node_group
+
+    def drain(self, node: str, timeout: float) -> float:
+        """`kubectl drain NODE`: cordon it, evict its pods through their budget; seconds it took (error on timeout)."""
+        return self.node_group.drain(node, timeout)
+
+    def uncordon(self, node: str) -> None:
+        """Let the scheduler use `node` again."""
+        self.node_group.set_unschedulable(node, False)
+
+    def update_node_group(self, timeout: float) -> list[str]:
+        """Replace every node as an EKS managed node group update does; the steps taken."""
+        return self.node_group.update(timeout)
+
     # ---- a second Deployment: the canary (localenv/canary.py) --------------------------------
 
     def canary_controller(self) -> Controller:
@@ -323,7 +377,10 @@ class LocalEnvironment:
             backend = CanaryBackend(self._ingress, self._registry)
             runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=backend)
             self._canary_controller = Controller(
-                runtime=runtime, events=self._events, endpoint_propagation=self.endpoint_propagation
+                runtime=runtime,
+                events=self._events,
+                endpoint_propagation=self.endpoint_propagation,
+                nodes=self._node_group.nodes if self._node_group else LOCAL_NODES,
             )
             self._canary_controller.start()
         return self._canary_controller
@@ -382,6 +439,21 @@ class LocalEnvironment:
             ingress=IngressStatus(
                 pid=ingress.pid, requests=access.requests, by_status=access.by_status, retried=access.retried
             ),
+            nodes=self.node_status(),
+        )
+
+    def node_status(self) -> tuple[NodeStatus, ...]:
+        """Every node, its zone, whether it is cordoned and which pods it runs (of every Deployment)."""
+        group = self.node_group
+        controllers = self._controllers()
+        return tuple(
+            NodeStatus(
+                name=n.name,
+                zone=n.zone,
+                unschedulable=n.unschedulable,
+                pods=tuple(p for c in controllers for p in c.pods_on(n.name)),
+            )
+            for n in group.nodes
         )
 
     def kill_pod(self, name: str | None = None, signum: int = signal.SIGKILL) -> str:
@@ -406,4 +478,4 @@ class LocalEnvironment:
         raise LocalEnvError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-__all__ = ["EnvironmentStatus", "IngressStatus", "LocalEnvironment", "RolloutResult", "default_state_dir"]
+__all__ = ["EnvironmentStatus", "IngressStatus", "LocalEnvironment", "NodeStatus", "RolloutResult", "default_state_dir"]

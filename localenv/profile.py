@@ -12,6 +12,7 @@ from typing import Any
 from app.contract import AppSettings, Manifests, SettingsError, render
 from app.timing import LOCAL_TIMING
 from localenv.control.backoff import KUBELET_BACK_OFF, CrashLoopBackOff
+from localenv.control.scheduling import Node
 from localenv.errors import LocalEnvError
 from localenv.images import APP_IMAGE
 
@@ -23,6 +24,13 @@ LOCAL_WORKERS = 1
 # is restarted a few times within a local progress deadline (20 s). Capped at 8 s, not 30, so a pod
 # that crashes for a while still comes back within seconds once the cause is gone.
 LOCAL_BACK_OFF = CrashLoopBackOff(initial=KUBELET_BACK_OFF.initial / 10, cap=8.0)
+
+
+# Three nodes over three zones, as the EKS node group spreads over three subnets: the contract's zone and
+# hostname spread constraints then put one of three replicas on each node, and a drained node's pod has two
+# other zones to go to. Node names count up as a node group adds nodes (node-4 replaces one of these).
+LOCAL_ZONES = ("zone-a", "zone-b", "zone-c")
+LOCAL_NODES = tuple(Node(name=f"node-{i}", zone=zone) for i, zone in enumerate(LOCAL_ZONES, start=1))
 
 
 def local_settings(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> AppSettings:

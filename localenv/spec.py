@@ -7,10 +7,19 @@ and the controller behaves as a cluster would with that spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.contract.rollout import parse_int_or_percent, resolve_fenceposts
+from localenv.control.scheduling import (
+    HOSTNAME_KEY,
+    TEMPLATE_HASH_KEY,
+    ZONE_KEY,
+    AntiAffinityTerm,
+    Placement,
+    SpreadConstraint,
+    WhenUnsatisfiable,
+)
 from localenv.errors import LocalEnvError
 
 # Kubernetes' defaults for fields a Deployment may leave out (apps/v1, core/v1).
@@ -84,6 +93,8 @@ class DeploymentSpec:
     progress_deadline: float
     revision_history_limit: int
     template: PodTemplate
+    placement: Placement = field(default_factory=Placement)
+    """The pod's topologySpreadConstraints and pod anti-affinity, as the scheduler reads them."""
 
     def fenceposts(self) -> tuple[int, int]:
         """(surge, unavailable) pods, resolved exactly as the Deployment controller does."""
@@ -147,7 +158,53 @@ def _parse(deployment: dict[str, Any]) -> DeploymentSpec:
         progress_deadline=float(spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE)),
         revision_history_limit=int(spec.get("revisionHistoryLimit", 10)),
         template=template,
+        placement=_placement(pod, spec["template"].get("metadata", {}).get("labels", {})),
     )
+
+
+def _placement(pod: dict[str, Any], labels: dict[str, str]) -> Placement:
+    """topologySpreadConstraints and affinity.podAntiAffinity; a selector must pick the Deployment's own pods."""
+    spread = []
+    for raw in pod.get("topologySpreadConstraints", []):
+        spread.append(
+            SpreadConstraint(
+                max_skew=int(raw.get("maxSkew", 1)),
+                topology_key=_topology_key(raw["topologyKey"]),
+                when_unsatisfiable=WhenUnsatisfiable(raw.get("whenUnsatisfiable", "DoNotSchedule")),
+                same_revision=_same_revision(raw, labels),
+            )
+        )
+    anti = pod.get("affinity", {}).get("podAntiAffinity", {})
+    terms = [
+        AntiAffinityTerm(
+            topology_key=_topology_key(t["topologyKey"]), required=True, same_revision=_same_revision(t, labels)
+        )
+        for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    ]
+    terms += [
+        AntiAffinityTerm(
+            topology_key=_topology_key(w["podAffinityTerm"]["topologyKey"]),
+            required=False,
+            weight=int(w.get("weight", 1)),
+            same_revision=_same_revision(w["podAffinityTerm"], labels),
+        )
+        for w in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+    ]
+    return Placement(spread=tuple(spread), anti_affinity=tuple(terms))
+
+
+def _topology_key(key: str) -> str:
+    if key not in (ZONE_KEY, HOSTNAME_KEY):
+        raise ValueError(f"topologyKey {key!r} is not a local node label; use {ZONE_KEY} or {HOSTNAME_KEY}")
+    return key
+
+
+def _same_revision(term: dict[str, Any], labels: dict[str, str]) -> bool:
+    """True when the term counts only the pod's own ReplicaSet (matchLabelKeys: [pod-template-hash])."""
+    wanted = term.get("labelSelector", {}).get("matchLabels", {})
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        raise ValueError(f"a placement labelSelector {wanted} must select the Deployment's own pods")
+    return TEMPLATE_HASH_KEY in term.get("matchLabelKeys", [])
 
 
 def _probe(raw: dict[str, Any] | None, ports: dict[str | None, int]) -> Probe | None:

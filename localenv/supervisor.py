@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.contract.analysis import CanaryOutcome, Verdict
+from localenv.control.wire import to_json
 from localenv.environment import LOCK_FILE, LocalEnvironment, RolloutResult
 from localenv.errors import LocalEnvError
 from localenv.events import Event
@@ -107,6 +108,16 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             yield from self._follow(float(request.get("seconds") or 0))
         elif command == "kill":
             yield {"result": {"killed": env.kill_pod(request.get("pod"))}}
+        elif command == "nodes":
+            yield {"result": {"nodes": [to_json(n) for n in env.node_status()]}}
+        elif command == "drain":
+            seconds = env.drain(str(request["node"]), float(request["timeout"]))
+            yield {"result": {"node": request["node"], "seconds": seconds}}
+        elif command == "uncordon":
+            env.uncordon(str(request["node"]))
+            yield {"result": {"node": request["node"]}}
+        elif command == "nodegroup-update":
+            yield {"result": {"steps": env.update_node_group(float(request["timeout"]))}}
         elif command == "down":
             self.stopping.set()
             threading.Thread(target=self.shutdown, daemon=True).start()

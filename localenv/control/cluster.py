@@ -5,7 +5,8 @@
 1. the kubelet (kubelet.py) for every pod — exits, restarts, probes, preStop/SIGTERM/SIGKILL;
 2. the Deployment controller — rolloutRolling (rolling.py), then syncRolloutStatus (progress.py);
 3. the ReplicaSet controller (replica_set.py) — pods created or deleted to match each ReplicaSet;
-4. the endpoints controller (endpoints.py) — ready, non-terminating pods, pushed after propagation.
+4. pod GC, drains (evictions through the budget) and the scheduler binding new pods (drain.py);
+5. the endpoints controller (endpoints.py) — ready, non-terminating pods, pushed after propagation.
 
 It changes the state it is given and returns the effects the world must carry out; `handle` takes
 what came of an effect (a container started, the ingress took the endpoints) and may ask for more.
@@ -32,6 +33,7 @@ from localenv.control.actions import (
     RemoveContainer,
 )
 from localenv.control.deployment_util import ReplicaSetCounts
+from localenv.control.drain import gc_orphaned_pods, schedule_pods, sync_drains
 from localenv.control.endpoints import endpoints_push_failed, endpoints_pushed, sync_endpoints
 from localenv.control.events import PodChange, RolloutStep
 from localenv.control.journal import Journal
@@ -61,6 +63,8 @@ def sync(cluster: Cluster, observation: Observation, now: float) -> list[Effect]
         answers[answer.container].append(answer)
     for rs in cluster.replica_sets:
         for pod in list(rs.pods):
+            if cluster.nodes and pod.node is None and not pod.terminating:
+                continue  # not bound to a node yet: no kubelet runs it
             container = pod.container.id if pod.container is not None else ""
             kubelet.sync_pod(
                 pod,
@@ -72,6 +76,9 @@ def sync(cluster: Cluster, observation: Observation, now: float) -> list[Effect]
         rs.pods = [p for p in rs.pods if p.phase is not PodPhase.TERMINATED]
     if cluster.spec is not None:
         sync_deployment(cluster, cluster.spec, journal)
+    gc_orphaned_pods(cluster, journal)
+    sync_drains(cluster, journal)
+    schedule_pods(cluster, journal)
     sync_endpoints(cluster, journal)
     return journal.effects
 

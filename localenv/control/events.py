@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from localenv.control.objects import PodPhase, ProbeKind
@@ -30,6 +30,7 @@ class EventKind(enum.StrEnum):
     ENDPOINTS = "endpoints"
     ROLLOUT = "rollout"
     INGRESS = "ingress"
+    NODE = "node"
 
 
 class PodChange(enum.StrEnum):
@@ -48,6 +49,8 @@ class PodChange(enum.StrEnum):
     SIGKILL = "SIGKILL"
     TERMINATED = "Terminated"
     KILLED = "Killed"
+    SCHEDULED = "Scheduled"
+    FAILED_SCHEDULING = "FailedScheduling"
 
 
 class RolloutStep(enum.StrEnum):
@@ -132,6 +135,7 @@ class PodEvent(EventBase):
     after_pre_stop_s: float | None = None
     after_s: float | None = None
     error: str | None = None
+    node: str | None = None
     counts: Counts
 
 
@@ -192,7 +196,46 @@ class IngressEvent(EventBase):
     reasons: tuple[str, ...] | None = None
 
 
-Event = PodEvent | ProbeEvent | EndpointsEvent | RolloutEvent | IngressEvent
+class NodeStep(enum.StrEnum):
+    """What happened to a node, or to a pod on it through the eviction API."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CORDONED = "cordoned"
+    UNCORDONED = "uncordoned"
+    DRAIN_STARTED = "drain-started"
+    EVICTED = "evicted"
+    EVICTION_REFUSED = "eviction-refused"
+    DRAINED = "drained"
+    DRAIN_FAILED = "drain-failed"
+    UPDATE_STARTED = "nodegroup-update-started"
+    UPDATE_COMPLETE = "nodegroup-update-complete"
+    UPDATE_FAILED = "nodegroup-update-failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeEvent(EventBase):
+    """A node was added, cordoned, drained, removed; a pod on it was evicted or its eviction refused.
+
+    An eviction event carries the budget's status at the moment of the eviction (before it), so a test
+    can check from the log alone that no eviction went past a PodDisruptionBudget.
+    """
+
+    kind: ClassVar[EventKind] = EventKind.NODE
+    step: NodeStep
+    node: str
+    zone: str | None = None
+    pod: str | None = None
+    code: int | None = None
+    message: str | None = None
+    budget: str | None = None
+    current_healthy: int | None = None
+    desired_healthy: int | None = None
+    disruptions_allowed: int | None = None
+    counts: Counts = field(default_factory=Counts)
+
+
+Event = PodEvent | ProbeEvent | EndpointsEvent | RolloutEvent | IngressEvent | NodeEvent
 
 _BY_KIND: dict[str, type[Event]] = {cls.kind.value: cls for cls in typing.get_args(Event)}
 

@@ -7,11 +7,14 @@ at every single one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from localenv.control.actions import Effect, Emit
 from localenv.control.events import (
     EndpointsEvent,
     EndpointsStage,
+    NodeEvent,
+    NodeStep,
     PodChange,
     PodEvent,
     ProbeEvent,
@@ -71,9 +74,16 @@ class Journal:
                     after_pre_stop_s=after_pre_stop_s,
                     after_s=after_s,
                     error=error,
+                    node=pod.node,
                     counts=counts(self.cluster, self.now),
                 )
             )
+        )
+
+    def node(self, step: NodeStep, node: str, **fields: Any) -> None:
+        """Report a node step, or an eviction of one of its pods (`fields`: NodeEvent's optional fields)."""
+        self.effects.append(
+            Emit(event=NodeEvent(step=step, node=node, counts=counts(self.cluster, self.now), **fields))
         )
 
     def probe(self, pod: Pod, kind: ProbeKind, ok: bool, detail: str) -> None:

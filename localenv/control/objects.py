@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 
 from localenv.control.backoff import KUBELET_BACK_OFF, BackOffEntry, CrashLoopBackOff
+from localenv.control.disruption import DisruptionBudget
+from localenv.control.scheduling import Node
 from localenv.spec import DeploymentSpec, PodTemplate, Probe
 
 
@@ -137,6 +139,10 @@ class Pod:
     deleted_at: float | None = None
     stopping: Termination | None = None
     """Set while the kubelet stops the container: the pod was deleted, or a probe failed it."""
+    node: str | None = None
+    """The node the scheduler bound the pod to (spec.nodeName); None while it waits for one."""
+    unschedulable: str = ""
+    """Why the scheduler found no node at its last try (FailedScheduling), '' otherwise."""
 
     @property
     def version(self) -> str:
@@ -197,6 +203,23 @@ class EndpointsPush:
 
 
 @dataclass
+class Drain:
+    """`kubectl drain NODE` in progress: every pod on the node evicted, refused ones retried after a delay."""
+
+    node: str
+    started: float
+    deadline: float
+    retry_delay: float
+    next_attempt: dict[str, float] = field(default_factory=dict)
+    """Pod name → when its eviction is tried again (after a 429)."""
+    refusals: dict[str, str] = field(default_factory=dict)
+    """Pod name → why its last eviction was refused."""
+    evicted: list[str] = field(default_factory=list)
+    done: float | None = None
+    failed: str = ""
+
+
+@dataclass
 class Cluster:
     """Everything one Deployment's control loop knows: its spec, ReplicaSets, rollout and endpoints."""
 
@@ -215,6 +238,11 @@ class Cluster:
     """Seconds before an endpoints change reaches the ingress (EndpointSlice watch + the ingress's sync)."""
     back_off: CrashLoopBackOff = field(default_factory=lambda: KUBELET_BACK_OFF)
     """The kubelet's crash-loop back-off for this Deployment's containers."""
+    nodes: tuple[Node, ...] = ()
+    """The nodes pods may be bound to; with none, pods run unbound (as before nodes existed)."""
+    budget: DisruptionBudget | None = None
+    """The PodDisruptionBudget over this Deployment's pods, if any."""
+    drains: list[Drain] = field(default_factory=list)
 
     def current(self) -> ReplicaSet | None:
         """The ReplicaSet of the latest revision (the new one during a rollout)."""

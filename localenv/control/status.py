@@ -25,6 +25,7 @@ class PodStatus:
     available: bool
     restarts: int
     age_s: float
+    node: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +120,7 @@ def pod_status(pod: Pod, now: float, min_ready: float) -> PodStatus:
         available=pod.available(now, min_ready),
         restarts=pod.restarts,
         age_s=round(now - pod.created, 1),
+        node=pod.node,
     )
 
 

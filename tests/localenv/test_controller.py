@@ -369,6 +369,7 @@ def test_events_and_status_keep_their_json_shape_and_read_back_the_same(loop: Lo
     assert set(started) == {"t", "monotonic", "time", "kind", "pod", "change", "phase", "version", "revision"} | {
         "pid",
         "restarts",
+        "node",
         "counts",
     }
     assert all(parse_event(line).to_json() == line for line in lines)

@@ -1,0 +1,108 @@
+"""The proof for nodes: real nginx, real gunicorn pods, live traffic while nodes are drained and replaced.
+
+Under keep-alive and one-request-per-connection clients with no client retries: draining a node loses
+no request and never goes past the PodDisruptionBudget (checked from the event log); a full node-group
+update loses no request; a drain the budget forbids waits, says why, and gives up at its timeout with
+every pod still running. The algorithm (placement, budget arithmetic, eviction verdicts) is in the
+tables of tests/localenv/control.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from localenv import LocalEnvError, LocalEnvironment
+from localenv.control.disruption import BUDGET_REFUSAL
+from localenv.control.events import NodeEvent, NodeStep, PodChange, PodEvent
+from localenv.profile import local_manifests
+from tests.localenv.conftest import start_traffic
+
+pytestmark = pytest.mark.process
+
+REPLICAS = 3
+# The contract's budget: maxUnavailable 1 of 3 → at least 2 healthy pods at every moment of a drain.
+DESIRED_HEALTHY = REPLICAS - local_manifests("v1").pod_disruption_budget["spec"]["maxUnavailable"]
+# Loose for 2 busy cores: a local pod is replaced in about a second.
+DRAIN_TIMEOUT_S = 60.0
+# A drain that can never finish: long enough to see kubectl's 5 s retry twice.
+BLOCKED_TIMEOUT_S = 11.0
+
+
+def no_budget_violated(env: LocalEnvironment, since: int) -> None:
+    """Every eviction had a disruption to spend, and at every event ≥ desiredHealthy pods were ready."""
+    events = env.event_log.snapshot(since)
+    evictions = [e for e in events if isinstance(e, NodeEvent) and e.step is NodeStep.EVICTED]
+    assert evictions, "nothing was evicted: the drain proved nothing"
+    assert all((e.disruptions_allowed or 0) >= 1 for e in evictions), evictions
+    ready = [e.counts.ready for e in events if isinstance(e, PodEvent | NodeEvent) and e.counts.desired]
+    assert min(ready) >= DESIRED_HEALTHY, f"ready pods fell to {min(ready)} < {DESIRED_HEALTHY}"
+
+
+def test_draining_a_node_under_load_loses_nothing_and_keeps_the_budget(env: LocalEnvironment) -> None:
+    assert env.up("v1", REPLICAS).ok
+    node = next(n for n in env.node_status() if n.pods)
+    since = len(env.event_log)
+    traffic = start_traffic(env)
+    try:
+        seconds = env.drain(node.name, DRAIN_TIMEOUT_S)
+        env.wait_for(lambda s: s.counts.ready == REPLICAS, timeout=20, what="the evicted pod's replacement")
+    finally:
+        report = traffic.stop()
+    print(f"drain {node.name}: {report.total} requests, {report.failed} failed, {report.retried} retried, {seconds} s")
+    assert report.total > 200, "too little traffic to prove anything"
+    assert report.failed == 0, f"{report.failed} failed {dict(report.by_status)}"
+    no_budget_violated(env, since)
+    after = {n.name: n for n in env.node_status()}
+    assert after[node.name].unschedulable and not after[node.name].pods
+    # Replaced on the other nodes, without surge: never more than REPLICAS pods counted.
+    assert sum(len(n.pods) for n in after.values()) == REPLICAS
+    created = [e for e in env.event_log.snapshot(since) if isinstance(e, PodEvent) and e.change is PodChange.CREATED]
+    assert all(e.counts.pods <= REPLICAS for e in created)
+
+
+def test_a_full_node_group_update_under_load_loses_nothing(env: LocalEnvironment) -> None:
+    assert env.up("v1", REPLICAS).ok
+    old = {n.name for n in env.node_status()}
+    since = len(env.event_log)
+    traffic = start_traffic(env)
+    try:
+        steps = env.update_node_group(DRAIN_TIMEOUT_S)
+        env.wait_for(lambda s: s.counts.ready == REPLICAS, timeout=20, what="every pod ready on the new nodes")
+    finally:
+        report = traffic.stop()
+    print(f"node-group update: {report.total} requests, {report.failed} failed, {report.retried} retried; {steps}")
+    assert report.total > 200
+    assert report.failed == 0, f"{report.failed} failed {dict(report.by_status)}"
+    nodes = env.node_status()
+    assert not old & {n.name for n in nodes}, "an old node survived the update"
+    assert sum(len(n.pods) for n in nodes) == REPLICAS
+    no_budget_violated(env, since)
+
+
+def test_a_drain_the_budget_forbids_waits_says_why_and_gives_up_with_nothing_half_evicted(
+    env: LocalEnvironment,
+) -> None:
+    strict = local_manifests("v1").pod_disruption_budget
+    strict["spec"] = {**strict["spec"], "minAvailable": REPLICAS}
+    del strict["spec"]["maxUnavailable"]
+    assert env.up("v1", REPLICAS, budget=strict).ok
+    node = next(n for n in env.node_status() if n.pods)
+    pods_before = {p.name for p in env.status().pods}
+    since = len(env.event_log)
+    with pytest.raises(LocalEnvError) as failure:
+        env.drain(node.name, BLOCKED_TIMEOUT_S)
+    message = str(failure.value)
+    print(message)
+    assert f"drain of {node.name} timed out after {BLOCKED_TIMEOUT_S:g} s" in message
+    assert BUDGET_REFUSAL in message and "needs 3 healthy pods and has 3 currently" in message
+    assert all(p in message for p in node.pods)
+    assert "stays cordoned" in message
+    refused = [
+        e for e in env.event_log.snapshot(since) if isinstance(e, NodeEvent) and e.step is NodeStep.EVICTION_REFUSED
+    ]
+    assert len(refused) >= 2, "a refused eviction must be retried (every 5 s, as kubectl drain)"
+    assert all(e.code == 429 for e in refused)
+    # Nothing half-evicted: the same pods, all running and ready; the node still cordoned.
+    status = env.status()
+    assert {p.name for p in status.pods} == pods_before and status.counts.ready == REPLICAS
+    assert next(n for n in status.nodes if n.name == node.name).unschedulable
