@@ -16,6 +16,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from app import serving
 from app.timing import Timing
 from app.version import BuildInfo, VersionError
 
@@ -38,11 +39,11 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return int(raw)
 
 
-bind = os.environ.get("BIND") or f"0.0.0.0:{_int_env('PORT', 8080)}"
-workers = _int_env("WEB_WORKERS", 2)
+bind = os.environ.get("BIND") or f"0.0.0.0:{_int_env('PORT', serving.PORT)}"
+workers = _int_env("WEB_WORKERS", serving.WORKERS)
 # gthread keeps connections alive (sync workers never do) so the ingress can reuse them.
 worker_class = "gthread"
-threads = _int_env("WEB_THREADS", 4)
+threads = _int_env("WEB_THREADS", serving.THREADS)
 # After SIGTERM, in-flight requests get graceful_timeout to finish; the pod's grace period covers it.
 graceful_timeout = _int_env("GRACEFUL_TIMEOUT", _timing.graceful_timeout)
 # keep-alive 75 s > ingress-nginx's upstream keep-alive 60 s: the ingress always closes an idle

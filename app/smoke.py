@@ -4,7 +4,7 @@ One library, three callers: the Pulumi `SmokeTest` resource (infra/smoke_test.py
 with a report's message, the pytest suite (`pytest tests/smoke --base-url URL --expected-version TAG`)
 runs each check as its own test, and the local environment verifies its deploys with it.
 
-    report = check_release("https://example-app.int.example.com", "v1.2.3", consecutive=5, timeout=120)
+    report = check_release("https://example-app.int.example.com", "v1.2.3", patience=RELEASE_PATIENCE)
     if not report.ok:
         raise SystemExit(report.message())
 
@@ -19,31 +19,63 @@ Not part of the image: requests is a deploy-time dependency, and app/.dockerigno
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import requests
 
-DEFAULT_CONSECUTIVE = 5
-"""Matching /version answers in a row: through a load balancer they come from several pods."""
-DEFAULT_TIMEOUT = 120.0
-"""Seconds to wait for the new version to be the only one answering."""
-DEFAULT_INTERVAL = 1.0
-"""Seconds between two /version polls."""
+from app.serving import LIVENESS_PATH, PAGE_PATH, VERSION_PATH, page_version
+
 REQUEST_TIMEOUT = 5.0
 """Seconds one request may take; a slower answer counts as no answer."""
-VERSION_PATH = "/version"
-HEALTH_PATH = "/healthz"
-PAGE_PATH = "/"
 TLS_FAILURE = "TLS did not verify"
-PAGE_VERSION_ID = "version"
-"""id of the page element that shows the version (app/web.py)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patience:
+    """How hard the checks look for a release: answers in a row, how long to wait for them, how often to ask."""
+
+    consecutive: int
+    """Matching /version answers in a row: through a load balancer they come from several pods."""
+    timeout: float
+    """Seconds to wait for the new version to be the only one answering."""
+    interval: float
+    """Seconds between two /version polls."""
+
+    def __post_init__(self) -> None:
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+
+    def problem(self) -> str | None:
+        """Why these numbers could never let a release pass (one sentence), or None when they can."""
+        if self.consecutive < 1:
+            return f"consecutive must be ≥ 1, got {self.consecutive}"
+        if not self.interval > 0:
+            return f"interval must be > 0 s, got {self.interval}"
+        if not self.timeout >= self.consecutive * self.interval:
+            return (
+                f"timeout {self.timeout:g} s is shorter than {self.consecutive} polls {self.interval:g} s apart, "
+                "so the check could never pass; wait longer or poll more often"
+            )
+        return None
+
+
+RELEASE_PATIENCE = Patience(consecutive=5, timeout=120.0, interval=1.0)
+"""A release on EKS (`pulumi up`'s SmokeTest, the smoke suite, `python -m app.smoke`): old pods keep
+answering while the rollout finishes, and a new stack's DNS and first certificate take a while."""
+CANARY_PATIENCE = dataclasses.replace(RELEASE_PATIENCE, consecutive=3, timeout=60.0)
+"""A canary step on EKS (infra/canary_driver.py): the canary's pods, reached by header, are already available."""
+LOCAL_RELEASE_PATIENCE = dataclasses.replace(RELEASE_PATIENCE, timeout=30.0, interval=0.2)
+"""A release in the local environment (`python -m localenv deploy`): the same check at a human scale."""
+LOCAL_CANARY_PATIENCE = dataclasses.replace(CANARY_PATIENCE, timeout=10.0, interval=0.1)
+"""A local canary step (localenv/canary.py): the same check at a human scale."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,15 +227,12 @@ def wait_for_version(
     base_url: str,
     expected_version: str,
     *,
-    consecutive: int = DEFAULT_CONSECUTIVE,
-    timeout: float = DEFAULT_TIMEOUT,
-    interval: float = DEFAULT_INTERVAL,
+    patience: Patience = RELEASE_PATIENCE,
     verify: bool | str = True,
     session: requests.Session | None = None,
 ) -> CheckResult:
-    """Poll /version until it reports `expected_version` on `consecutive` requests in a row, or time out."""
-    if consecutive < 1:
-        raise ValueError(f"consecutive must be ≥ 1, got {consecutive}")
+    """Poll /version until it reports `expected_version` on `patience.consecutive` requests in a row, or time out."""
+    consecutive, timeout, interval = patience.consecutive, patience.timeout, patience.interval
     own = session or requests.Session()
     url = _join(base_url, VERSION_PATH)
     started = time.monotonic()
@@ -239,7 +268,7 @@ def check_health(base_url: str, *, verify: bool | str = True, session: requests.
     try:
         observation = _observe(
             "health",
-            _join(base_url, HEALTH_PATH),
+            _join(base_url, LIVENESS_PATH),
             session=own,
             verify=verify,
             started=time.monotonic(),
@@ -252,40 +281,8 @@ def check_health(base_url: str, *, verify: bool | str = True, session: requests.
     if _is_tls_failure(observation):
         problems.append(str(_tls_problem(base_url, [observation])))
     elif observation.status != 200:
-        problems.append(f"{HEALTH_PATH} gave {_short(observation)}, expected HTTP 200")
+        problems.append(f"{LIVENESS_PATH} gave {_short(observation)}, expected HTTP 200")
     return CheckResult(name="health", problems=problems, observations=[observation])
-
-
-class _VersionText(HTMLParser):
-    """Collects the text inside the element whose id is PAGE_VERSION_ID."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._depth = 0
-        self.found = False
-        self.text = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._depth:
-            self._depth += 1
-        elif dict(attrs).get("id") == PAGE_VERSION_ID:
-            self._depth, self.found = 1, True
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._depth:
-            self._depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._depth:
-            self.text += data
-
-
-def page_version(html_text: str) -> str | None:
-    """The version the page shows (text of its `id="version"` element), or None without one."""
-    parser = _VersionText()
-    parser.feed(html_text)
-    parser.close()
-    return parser.text.strip() if parser.found else None
 
 
 def check_page(
@@ -329,7 +326,7 @@ def check_tls(base_url: str, *, verify: bool | str = True, session: requests.Ses
     try:
         observation = _observe(
             "tls",
-            _join(base_url, HEALTH_PATH),
+            _join(base_url, LIVENESS_PATH),
             session=own,
             verify=verify,
             started=time.monotonic(),
@@ -362,9 +359,7 @@ def check_release(
     base_url: str,
     expected_version: str,
     *,
-    consecutive: int = DEFAULT_CONSECUTIVE,
-    timeout: float = DEFAULT_TIMEOUT,
-    interval: float = DEFAULT_INTERVAL,
+    patience: Patience = RELEASE_PATIENCE,
     verify: bool | str = True,
     headers: Mapping[str, str] | None = None,
 ) -> SmokeReport:
@@ -377,17 +372,7 @@ def check_release(
         return SmokeReport(base_url=base_url, expected_version=expected_version, problems=[invalid])
     with requests.Session() as session:
         session.headers.update(headers or {})
-        results = [
-            wait_for_version(
-                base_url,
-                expected_version,
-                consecutive=consecutive,
-                timeout=timeout,
-                interval=interval,
-                verify=verify,
-                session=session,
-            )
-        ]
+        results = [wait_for_version(base_url, expected_version, patience=patience, verify=verify, session=session)]
         # After the rollout converged the rest are single requests; run them even after a failure so
         # the report says everything that is wrong at once.
         results.append(check_health(base_url, verify=verify, session=session))
@@ -409,21 +394,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.smoke", description=main.__doc__)
     parser.add_argument("base_url", help="the environment's URL, e.g. https://example-app.int.example.com")
     parser.add_argument("expected_version", help="the image tag that should be answering, e.g. v1.2.3")
-    parser.add_argument("--consecutive", type=int, default=DEFAULT_CONSECUTIVE, help="matching answers in a row")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the version")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between polls")
+    default = RELEASE_PATIENCE
+    parser.add_argument("--consecutive", type=int, default=default.consecutive, help="matching answers in a row")
+    parser.add_argument("--timeout", type=float, default=default.timeout, help="seconds to wait for the version")
+    parser.add_argument("--interval", type=float, default=default.interval, help="seconds between polls")
     parser.add_argument("--ca-bundle", default=None, help="PEM file of CAs to trust instead of the system's")
     args = parser.parse_args(argv)
-    if args.consecutive < 1:
-        parser.error(f"--consecutive must be ≥ 1, got {args.consecutive}")
-    report = check_release(
-        args.base_url,
-        args.expected_version,
-        consecutive=args.consecutive,
-        timeout=args.timeout,
-        interval=args.interval,
-        verify=args.ca_bundle or True,
-    )
+    try:
+        patience = Patience(consecutive=args.consecutive, timeout=args.timeout, interval=args.interval)
+    except ValueError as error:
+        parser.error(f"--{error}")
+    report = check_release(args.base_url, args.expected_version, patience=patience, verify=args.ca_bundle or True)
     print(report.message())
     return 0 if report.ok else 1
 

@@ -34,6 +34,9 @@ class Timing:
     """gunicorn kills a worker silent this long; longer than any request we promise to serve."""
     readiness_period: int = 2
     """How often the kubelet asks /readyz."""
+    readiness_failure_threshold: int = 2
+    """Failed /readyz answers in a row before the pod leaves its endpoints; more than one, so a single
+    slow answer under load does not pull a healthy pod (a draining pod fails every answer)."""
     liveness_period: int = 10
     """How often the kubelet asks /healthz."""
     liveness_failure_threshold: int = 3
@@ -88,6 +91,7 @@ class Timing:
             found.append("timing.worker_timeout must exceed timing.graceful_timeout")
         for field in (
             "readiness_period",
+            "readiness_failure_threshold",
             "liveness_period",
             "liveness_failure_threshold",
             "probe_timeout",

@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import metrics
+from app.serving import LIVENESS_PATH, METRICS_PATH, PAGE_PATH, PAGE_VERSION_ID, READINESS_PATH, VERSION_PATH
 from app.version import BuildInfo
 
 PAGE_STYLE = (
@@ -64,7 +65,7 @@ def _page(build: BuildInfo) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>example-app {html.escape(build.version)}</title><style>{PAGE_STYLE}</style></head>"
         "<body><main><h1>example-app</h1>"
-        f'<p class="version" id="version">{html.escape(build.version)}</p>'
+        f'<p class="version" id="{PAGE_VERSION_ID}">{html.escape(build.version)}</p>'
         f'<p class="meta">{meta}</p></main></body></html>'
     )
 
@@ -104,25 +105,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         metrics.observe(rule, request.method, response.status_code, time.perf_counter() - g.get("started", 0.0))
         return response
 
-    @app.get("/")
+    @app.get(PAGE_PATH)
     def page() -> Response:
         return Response(_page(build), mimetype="text/html")
 
-    @app.get("/version")
+    @app.get(VERSION_PATH)
     def version() -> Response:
         return jsonify(version=build.version, commit=build.commit)
 
-    @app.get("/healthz")
+    @app.get(LIVENESS_PATH)
     def healthz() -> Response:
         return jsonify(status="ok")
 
-    @app.get("/readyz")
+    @app.get(READINESS_PATH)
     def readyz() -> tuple[Response, int]:
         if draining:
             return jsonify(status="draining"), 503
         return jsonify(status="ready"), 200
 
-    @app.get("/metrics")
+    @app.get(METRICS_PATH)
     def metrics_page() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)

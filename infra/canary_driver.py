@@ -41,14 +41,16 @@ from typing import Any
 from app.contract.analysis import CanaryOutcome, Decision, run_canary
 from app.contract.canary import CanaryPolicy, CanaryStep
 from app.contract.settings import SettingsError
+from app.serving import METRICS_PATH, VERSION_PATH
+from app.smoke import CANARY_PATIENCE, REQUEST_TIMEOUT, check_release
 
 CANARY_KEYS = ("canaryTag", "canaryWeight")
 RELEASE_OUTPUT = "release"
 # kubectl exec runs this inside the app's container: its own port on loopback, no network policy involved.
-SCRAPE = "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())"
-SMOKE_CONSECUTIVE = 3
-SMOKE_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 5.0
+SCRAPE = (
+    "import sys,urllib.request;"
+    f"sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout={REQUEST_TIMEOUT:g}).read().decode())"
+)
 
 
 class DriverError(RuntimeError):
@@ -161,7 +163,7 @@ class EksCanary:
         ]
         if not running:
             raise DriverError(f"no running canary pod matches {self.info.canary_selector} in {self.info.namespace}")
-        url = f"http://127.0.0.1:{self.info.container_port}/metrics"
+        url = f"http://127.0.0.1:{self.info.container_port}{METRICS_PATH}"
         return {
             pod: self.kubectl.run(
                 "exec", "-n", self.info.namespace, pod, "-c", self.info.container, "--", "python", "-c", SCRAPE, url
@@ -171,15 +173,7 @@ class EksCanary:
 
     def smoke(self) -> list[str]:
         """The smoke library's checks against the canary, reached through the ingress by header."""
-        from app.smoke import check_release
-
-        report = check_release(
-            self.url,
-            self.tag,
-            consecutive=SMOKE_CONSECUTIVE,
-            timeout=SMOKE_TIMEOUT,
-            headers=self.info.policy.headers,
-        )
+        report = check_release(self.url, self.tag, patience=CANARY_PATIENCE, headers=self.info.policy.headers)
         return list(report.problems)
 
     def send_analysis_traffic(self, requests_count: int) -> None:
@@ -193,7 +187,7 @@ class EksCanary:
                 started = time.monotonic()
                 # A canary that does not answer fails its smoke checks and metrics scrape instead.
                 with contextlib.suppress(requests.RequestException):
-                    session.get(f"{self.url}/version", timeout=REQUEST_TIMEOUT).close()
+                    session.get(self.url + VERSION_PATH, timeout=REQUEST_TIMEOUT).close()
                 time.sleep(max(0.0, pause - (time.monotonic() - started)))
 
     def promote(self) -> None:

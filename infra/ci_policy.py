@@ -111,6 +111,11 @@ def trust_policy(provider_arn: str, *, subjects: Sequence[str]) -> dict[str, Any
         condition["StringEquals"][f"{GITHUB_OIDC_HOST}:sub"] = sub_value
     else:
         condition["StringLike"] = {f"{GITHUB_OIDC_HOST}:sub": sub_value}
+    return web_identity_trust_policy(provider_arn, condition)
+
+
+def web_identity_trust_policy(provider_arn: str, condition: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A role only tokens of one OIDC provider that meet `condition` may assume (GitHub's, or a cluster's for IRSA)."""
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.addons import AFTER_NODES, BEFORE_NODES, VPC_CNI, addon_versions, configuration_values
-from infra.ci_policy import EKS_ADMIN_POLICY
+from infra.ci_policy import EKS_ADMIN_POLICY, web_identity_trust_policy
 from infra.cluster_access import api_access_problem
 from infra.node_types import NODE_AMI_TYPE
 
@@ -354,28 +355,21 @@ def _assume_role_policy(service: str) -> str:
 
 def service_account_trust_policy(
     provider_arn: str, issuer_url: str, namespace: str, service_account: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """IRSA: only this Kubernetes service account, through the cluster's OIDC provider, may assume the role.
 
     The condition keys are the issuer without its scheme (EKS User Guide cni-iam-role's trust policy).
     """
     issuer = issuer_url.removeprefix("https://")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{issuer}:aud": "sts.amazonaws.com",
-                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                    }
-                },
+    return web_identity_trust_policy(
+        provider_arn,
+        {
+            "StringEquals": {
+                f"{issuer}:aud": "sts.amazonaws.com",
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
             }
-        ],
-    }
+        },
+    )
 
 
 def require_api_access(stack: str, *, admin_roles: Sequence[str], other_roles: Sequence[str] = ()) -> None:

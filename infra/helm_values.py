@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from infra.ingress_timing import INGRESS_TIMING, IngressTiming, whole_seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,12 @@ METRICS_SERVER_CHART = ChartRef(
     name="metrics-server", version="3.13.0", repository="https://kubernetes-sigs.github.io/metrics-server/"
 )
 
+# kubernetes-sigs/aws-load-balancer-controller v3.5.0 (2026-08-03), helm/aws-load-balancer-controller/Chart.yaml
+# version 3.5.0; published to AWS's eks-charts repository (the chart's `home`).
+LOAD_BALANCER_CONTROLLER_CHART = ChartRef(
+    name="aws-load-balancer-controller", version="3.5.0", repository="https://aws.github.io/eks-charts"
+)
+
 LETS_ENCRYPT_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -50,60 +57,6 @@ def issuer_name(acme_server: str) -> str:
     return f"letsencrypt-{acme_server}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class LoadBalancerDrain:
-    """How an ingress controller pod leaves the AWS NLB before nginx stops accepting connections.
-
-    The NLB sends to nodes (instance targets, externalTrafficPolicy Local). When a controller pod
-    terminates, kube-proxy's health-check port on its node starts failing, but the NLB notices only
-    after `health_check_interval × unhealthy_threshold`; until then it keeps opening connections to
-    that node, which kube-proxy still hands to the terminating pod. So nginx must keep accepting for
-    longer than that (`shutdown_grace`), then drain open requests, all inside the pod's grace period.
-    The NLB's own target deregistration delay (300 s) applies only when a node leaves the target
-    group (node replaced), after it has been drained of controller pods.
-
-    Still open (README "Draining the NLB", for the load balancer's redesign): the controller's /healthz,
-    its readiness probe, fails from SIGTERM on, so the pod turns unready — and kube-proxy stops handing
-    it connections — 20–30 s in, about when the NLB stops sending; and an NLB resets the open
-    connections of a target it marks unhealthy, which the in-tree controller cannot turn off.
-    """
-
-    health_check_interval: int = 10
-    """Seconds between NLB health checks of a node."""
-    unhealthy_threshold: int = 2
-    """Failed health checks before the NLB stops sending new connections to a node."""
-    healthy_threshold: int = 2
-    """Passed health checks before a (new) node receives traffic."""
-    propagation_margin: int = 10
-    """Slack for the NLB to apply the health verdict across its nodes."""
-    drain: int = 30
-    """Seconds nginx may take to finish open requests after it stops accepting (`worker-shutdown-timeout`)."""
-
-    @property
-    def detection(self) -> int:
-        """Seconds until the NLB stops sending new connections to a node without a ready controller."""
-        return self.health_check_interval * self.unhealthy_threshold
-
-    @property
-    def shutdown_grace(self) -> int:
-        """Controller `--shutdown-grace-period`: keep accepting until the NLB has looked away."""
-        # 30 s = detection 10 s × 2 + margin 10 s (defaults)
-        return self.detection + self.propagation_margin
-
-    @property
-    def termination_grace(self) -> int:
-        """Controller pod's terminationGracePeriodSeconds: keep accepting, then drain, then exit."""
-        # 90 s = shutdown_grace 30 s + drain 30 s + post-shutdown wait 10 s + margin 20 s (defaults)
-        return self.shutdown_grace + self.drain + POST_SHUTDOWN_GRACE + 20
-
-
-POST_SHUTDOWN_GRACE = 10
-"""ingress-nginx's own wait after nginx stopped (`--post-shutdown-grace-period`, default 10 s).
-
-kubernetes/ingress-nginx controller-v1.15.1 pkg/flags/flags.go; the controller waits for it after
-`Stop()` (internal/ingress/controller/nginx.go) has slept `--shutdown-grace-period` and nginx has quit.
-"""
-NLB_DRAIN = LoadBalancerDrain()
 CONTROLLER_LABELS = {
     "app.kubernetes.io/name": "ingress-nginx",
     "app.kubernetes.io/instance": "ingress-nginx",
@@ -116,19 +69,84 @@ templates/controller-deployment.yaml; tests/charts checks the rendered pods carr
 """
 
 
+NLB_LOAD_BALANCER_CLASS = "service.k8s.aws/nlb"
+"""`spec.loadBalancerClass` the AWS Load Balancer Controller serves (v3.5.0 docs/guide/service/nlb.md); the in-tree
+controller leaves a Service with any class alone, so exactly one controller owns the NLB."""
+READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+"""Namespace label that makes the Load Balancer Controller's webhook give each new pod a target-health readiness
+gate (v3.5.0 docs/deploy/pod_readiness_gate.md; templates/webhook.yaml `mpod.elbv2.k8s.aws` namespaceSelector)."""
+CONTROLLER_HEALTH_PORT = 10254
+"""The controller's /healthz port (controller-v1.15.1 pkg/flags/flags.go --healthz-port; the chart's probes use it)."""
+
+
+def target_group_attributes(timing: IngressTiming) -> dict[str, str]:
+    """The NLB target group's attributes, each chosen for the termination sequence in infra/ingress_timing.py.
+
+    Keys and ranges from the ELBv2 API (botocore 1.44.8 data/elbv2 TargetGroupAttribute); the Load Balancer
+    Controller passes them through (v3.5.0 docs/guide/service/annotations.md "target-group-attributes").
+    """
+    return {
+        # The NLB's default is 300 s: a target would linger long after nginx exited. Ours ends just after
+        # nginx has finished its last request (IngressTiming.problems asserts ≥).
+        "deregistration_delay.timeout_seconds": str(whole_seconds(timing.deregistration_delay, "deregistration_delay")),
+        # At the delay's end, reset what is left (default false): a client holding an idle connection to a pod
+        # that is gone gets a reset it can retry on, not a silent timeout.
+        "deregistration_delay.connection_termination.enabled": "true",
+        # IP targets over TCP default to the NLB's own address as source; nginx logs, rate limits and the app's
+        # X-Forwarded-For need the client's. Pods have their own VPC addresses, so no hairpin to the same IP.
+        "preserve_client_ip.enabled": "true",
+        # Default true: the NLB resets a target's connections the moment it turns unhealthy. /healthz fails from
+        # the controller's SIGTERM on, while nginx still finishes requests: keep them for its drain instead.
+        "target_health_state.unhealthy.connection_termination.enabled": "false",
+        "target_health_state.unhealthy.draining_interval_seconds": str(
+            whole_seconds(timing.unhealthy_draining_interval, "unhealthy_draining_interval")
+        ),
+    }
+
+
+def nlb_service_annotations(timing: IngressTiming) -> dict[str, str]:
+    """Annotations for ingress-nginx's Service as the AWS Load Balancer Controller reads them.
+
+    kubernetes-sigs/aws-load-balancer-controller v3.5.0 docs/guide/service/annotations.md; each is listed
+    in its table, and the chart renders each one verbatim (ingress-nginx helm-chart-4.15.1
+    templates/controller-service.yaml).
+    """
+    nlb = "service.beta.kubernetes.io/aws-load-balancer-"
+    attributes = target_group_attributes(timing)
+    return {
+        # With loadBalancerClass the controller defaults to instance targets: ask for the pods themselves.
+        f"{nlb}nlb-target-type": "ip",
+        f"{nlb}scheme": "internet-facing",  # the controller's default is internal
+        f"{nlb}attributes": "load_balancing.cross_zone.enabled=true",  # one pod per zone still gets all zones
+        # Health checks on the controller's own /healthz (not the traffic port): it fails when nginx is down
+        # and from the controller's SIGTERM on — which the preStop delays until the NLB has looked away.
+        f"{nlb}healthcheck-protocol": "http",
+        f"{nlb}healthcheck-port": str(CONTROLLER_HEALTH_PORT),
+        f"{nlb}healthcheck-path": "/healthz",
+        f"{nlb}healthcheck-interval": str(whole_seconds(timing.health_check_interval, "health_check_interval")),
+        f"{nlb}healthcheck-timeout": str(whole_seconds(timing.health_check_timeout, "health_check_timeout")),
+        f"{nlb}healthcheck-healthy-threshold": str(timing.healthy_threshold),
+        f"{nlb}healthcheck-unhealthy-threshold": str(timing.unhealthy_threshold),
+        f"{nlb}target-group-attributes": ",".join(f"{key}={value}" for key, value in attributes.items()),
+    }
+
+
 def ingress_nginx_values(
     *,
     replicas: int,
     ingress_class: str,
     tuning: IngressTuning = INGRESS_TUNING,
-    drain: LoadBalancerDrain = NLB_DRAIN,
+    timing: IngressTiming = INGRESS_TIMING,
 ) -> dict[str, Any]:
-    """Values for the ingress-nginx chart: an NLB in front, ≥ 2 spread replicas, the shared tuning.
+    """Values for the ingress-nginx chart: an NLB with IP targets in front, ≥ 2 spread replicas, the shared tuning.
 
     Every key is in kubernetes/ingress-nginx helm-chart-4.15.1 charts/ingress-nginx/values.yaml under
-    `controller`; tests/charts renders the chart with them (CI job "charts").
+    `controller`; tests/charts renders the chart with them (CI job "charts"). The termination numbers come
+    from infra/ingress_timing.py; a value AWS or Kubernetes would refuse stops here, naming the field.
     """
-    nlb = "service.beta.kubernetes.io/aws-load-balancer-"
+    problems = timing.aws_problems()
+    if problems:
+        raise ValueError("ingress timing is unsound: " + "; ".join(problems))
     return {
         "controller": {
             "replicaCount": replicas,
@@ -141,12 +159,41 @@ def ingress_nginx_values(
             # internal/ingress/controller/config/config.go). worker-shutdown-timeout defaults to 240 s there,
             # longer than the pod's grace period: without it nginx would be killed mid-drain, not finish it.
             # It also bounds how long old workers keep open connections after a configuration reload.
-            "config": {**tuning.controller_config(), "worker-shutdown-timeout": f"{drain.drain}s"},
+            "config": {
+                **tuning.controller_config(),
+                "worker-shutdown-timeout": f"{whole_seconds(timing.drain, 'drain')}s",
+            },
             "ingressClassResource": {"name": ingress_class, "enabled": True, "default": False},
             "ingressClass": ingress_class,  # templates/_params.tpl: --ingress-class
+            # The controller's stop, controller-v1.15.1: SIGTERM → cmd/nginx/main.go → pkg/util/process HandleSigterm
+            # → Stop() (internal/ingress/controller/nginx.go) sets isShuttingDown — /healthz answers 503 from then on
+            # (checker.go Check) — sleeps --shutdown-grace-period, runs `nginx -s quit` (nginx finishes open requests
+            # within worker-shutdown-timeout) and waits for nginx to exit; then HandleSigterm sleeps
+            # --post-shutdown-grace-period and exits. The chart's preStop, /wait-shutdown (cmd/waitshutdown), sends
+            # that SIGTERM at once, so /healthz failed while the NLB still sent new connections. Our preStop sleeps
+            # first, for as long as the NLB may still send (IngressTiming.pre_stop), then runs /wait-shutdown: by
+            # SIGTERM the NLB has looked away.
+            # Still through the chart's handler: Helm merges our map into the chart's, so a `sleep` handler would
+            # sit beside its `exec` and the API server refuses two (found by rendering, tests/charts). The image is
+            # Alpine (images/nginx/rootfs/Dockerfile, alpine 3.23.3): busybox sh and sleep are there.
+            "lifecycle": {
+                "preStop": {
+                    "exec": {
+                        "command": [
+                            "/bin/sh",
+                            "-c",
+                            f"sleep {whole_seconds(timing.pre_stop, 'pre_stop')} && exec /wait-shutdown",
+                        ]
+                    }
+                }
+            },
             # templates/_params.tpl renders each entry as --key=value (controller-v1.15.1 pkg/flags/flags.go).
-            "extraArgs": {"shutdown-grace-period": str(drain.shutdown_grace)},
-            "terminationGracePeriodSeconds": drain.termination_grace,  # the chart's default is 300
+            "extraArgs": {
+                "shutdown-grace-period": str(whole_seconds(timing.shutdown_grace, "shutdown_grace")),
+                "post-shutdown-grace-period": str(whole_seconds(timing.post_shutdown_grace, "post_shutdown_grace")),
+            },
+            # preStop counts against it (the chart's default is 300).
+            "terminationGracePeriodSeconds": whole_seconds(timing.termination_grace, "termination_grace"),
             # Never both replicas on one node, and spread over zones when nodes allow it. Preferred,
             # not required: a required rule blocks the controller's own surge when replicas == nodes.
             "affinity": {
@@ -170,28 +217,20 @@ def ingress_nginx_values(
                     "labelSelector": {"matchLabels": CONTROLLER_LABELS},
                 }
             ],
+            # Surge one: with the namespace's readiness gate the new pod is Ready only once its NLB target is
+            # healthy, so an old pod is taken away only after its successor takes traffic.
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
             "metrics": {"enabled": True},  # --enable-metrics and the ingress-nginx-controller-metrics Service
             "service": {
                 "type": "LoadBalancer",
-                # Local: the client's address reaches nginx, and the NLB health check follows where
-                # controller pods actually run (see LoadBalancerDrain).
-                "externalTrafficPolicy": "Local",
-                # Only annotations the in-tree controller reads (kubernetes/cloud-provider-aws v1.35.2, EKS 1.35's
-                # line, pkg/providers/v1/aws.go ServiceAnnotation*). Its NLB is internet-facing unless
-                # `aws-load-balancer-internal` is set (aws_loadbalancer.go ensureLoadBalancerv2); `…-scheme` and
-                # the other AWS Load Balancer Controller annotations are ignored by it, so none is written here.
-                "annotations": {
-                    f"{nlb}type": "nlb",  # isNLB: an NLB with instance targets, not a Classic ELB
-                    # reconcileLBAttributes: load_balancing.cross_zone.enabled (false unless set)
-                    f"{nlb}cross-zone-load-balancing-enabled": "true",
-                    # buildNLBHealthCheckConfiguration: with externalTrafficPolicy Local the check is HTTP on the
-                    # Service's healthCheckNodePort, 10 s / 2 / 2 unless these annotations say otherwise.
-                    f"{nlb}healthcheck-interval": str(drain.health_check_interval),
-                    f"{nlb}healthcheck-unhealthy-threshold": str(drain.unhealthy_threshold),
-                    f"{nlb}healthcheck-healthy-threshold": str(drain.healthy_threshold),
-                },
+                "loadBalancerClass": NLB_LOAD_BALANCER_CLASS,
+                # IP targets: the NLB reaches the pods directly, so no node port is needed (the controller needs
+                # them only for instance targets, annotations.md "nlb-target-type"), and kube-proxy is not in
+                # the path — Cluster keeps Kubernetes from allocating a health-check node port nobody reads.
+                "allocateLoadBalancerNodePorts": False,
+                "externalTrafficPolicy": "Cluster",
+                "annotations": nlb_service_annotations(timing),
             },
         },
     }
@@ -271,4 +310,65 @@ def metrics_server_values(*, replicas: int) -> dict[str, Any]:
         # The chart's defaults (upstream's sizing for up to ~100 nodes), written out so a preview shows a change,
         # plus a memory limit: metrics-server's memory grows with pods and nodes, never with traffic.
         "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+    }
+
+
+LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+"""The controller's ServiceAccount; its IAM role trusts exactly this one (IRSA)."""
+LOAD_BALANCER_CONTROLLER_LABELS = {
+    "app.kubernetes.io/name": "aws-load-balancer-controller",
+    "app.kubernetes.io/instance": "aws-load-balancer-controller",
+}
+"""Labels of the controller pods for a release named `aws-load-balancer-controller` (v3.5.0 templates/_helpers.tpl
+`aws-load-balancer-controller.selectorLabels`)."""
+
+
+def load_balancer_controller_values(
+    *, cluster_name: Any, region: str, vpc_id: Any, role_arn: Any, replicas: int
+) -> dict[str, Any]:
+    """Values for the AWS Load Balancer Controller chart: NLBs for Services only, ≥ 2 replicas behind a PDB.
+
+    Keys from kubernetes-sigs/aws-load-balancer-controller v3.5.0 helm/aws-load-balancer-controller/values.yaml;
+    templates/deployment.yaml renders clusterName, region, vpcId and the enable* switches as flags.
+    """
+    return {
+        "clusterName": cluster_name,  # the `elbv2.k8s.aws/cluster` tag value its IAM policy is scoped to
+        # Pods cannot reach the instance metadata service (the nodes' hop limit is 1), where the controller
+        # would otherwise look both up.
+        "region": region,
+        "vpcId": vpc_id,
+        "replicaCount": replicas,
+        # templates/pdb.yaml renders it only when replicaCount > 1, as the spec's body: a drain keeps one leader
+        # candidate and one webhook server.
+        "podDisruptionBudget": {"minAvailable": 1},
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        # configureDefaultAffinity (default true) already prefers other nodes; spread over zones as well.
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": LOAD_BALANCER_CONTROLLER_LABELS},
+            }
+        ],
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "serviceAccount": {
+            "create": True,
+            "name": LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
+            "annotations": {"eks.amazonaws.com/role-arn": role_arn},  # IRSA
+        },
+        # Only NLBs for Services: no ALB IngressClass, no WAF or Shield calls (the IAM policy grants none).
+        "createIngressClassResource": False,
+        "ingressClassParams": {"create": False},
+        "enableShield": False,
+        "enableWaf": False,
+        "enableWafv2": False,
+        # The Service we hand it names its class itself; a mutating webhook on every Service create in the
+        # cluster (failurePolicy Fail) would only add a way for the controller's outage to block other releases.
+        "enableServiceMutatorWebhook": False,
+        # The readiness-gate webhook, for labelled namespaces only: Fail, so a controller pod is never created
+        # without its gate (it would turn Ready before its target is healthy) — better to wait for the webhook.
+        "podMutatorWebhookConfig": {"failurePolicy": "Fail"},
+        # templates/_helpers.tpl webhookCerts: without this, every upgrade generates a new CA and certificate.
+        "keepTLSSecret": True,
     }

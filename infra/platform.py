@@ -17,31 +17,45 @@ IngressController, so replacing it (e.g. by a Gateway API implementation) touche
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    LOAD_BALANCER_CONTROLLER_CHART,
+    LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
     METRICS_SERVER_CHART,
+    READINESS_GATE_LABEL,
     ChartRef,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
     issuer_name,
+    load_balancer_controller_values,
     metrics_server_values,
 )
+from infra.ingress_timing import INGRESS_TIMING
+from infra.load_balancer_controller_policy import load_balancer_controller_policy
 
 RELEASE_TIMEOUT_S = 600
 """Seconds Helm waits for a release's pods (and, for ingress-nginx, its load balancer) to be ready."""
 
 
-def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+def _namespace(
+    name: str,
+    namespace: str,
+    pod_security: str,
+    parent: pulumi.Resource,
+    labels: Mapping[str, str] | None = None,
+) -> k8s.core.v1.Namespace:
     return k8s.core.v1.Namespace(
         name,
         metadata={
@@ -49,6 +63,7 @@ def _namespace(name: str, namespace: str, pod_security: str, parent: pulumi.Reso
             "labels": {
                 "pod-security.kubernetes.io/enforce": pod_security,
                 "pod-security.kubernetes.io/warn": "restricted",
+                **(labels or {}),
             },
         },
         opts=pulumi.ResourceOptions(parent=parent),
@@ -63,6 +78,8 @@ def _release(
     namespace: k8s.core.v1.Namespace,
     values: Mapping[str, Any],
     parent: pulumi.Resource,
+    timeout: int = RELEASE_TIMEOUT_S,
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.helm.v3.Release:
     """A pinned chart installed by Helm itself, all or nothing: a failed upgrade rolls back, not half a release."""
     return k8s.helm.v3.Release(
@@ -75,9 +92,9 @@ def _release(
         values=values,
         atomic=True,
         cleanup_on_fail=True,
-        timeout=RELEASE_TIMEOUT_S,
+        timeout=timeout,
         max_history=10,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 
 
@@ -91,6 +108,8 @@ class IngressControllerArgs:
     """IngressClass the controller serves (the app's Ingress and the HTTP-01 solver use it)."""
     namespace: str = "ingress-nginx"
     """Namespace of the controller (the app's NetworkPolicy admits traffic from here only)."""
+    load_balancer_controller: pulumi.Resource | None = None
+    """The AWS Load Balancer Controller's release: it must run (its webhook, its NLB) before this Service exists."""
 
 
 class IngressController(pulumi.ComponentResource):
@@ -103,7 +122,9 @@ class IngressController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:IngressController", name, None, opts)
-        namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self)
+        # The readiness-gate label: each new controller pod is Ready only once its NLB target is healthy, so a
+        # surge rollout or a drain never takes an old pod away before the new one takes traffic.
+        namespace = _namespace(f"{name}-ingress-namespace", args.namespace, "baseline", self, READINESS_GATE_LABEL)
         # A fixed release name fixes the Service name below and the pods' instance label.
         self.release = _release(
             f"{name}-ingress-nginx",
@@ -112,6 +133,9 @@ class IngressController(pulumi.ComponentResource):
             namespace=namespace,
             values=ingress_nginx_values(replicas=args.replicas, ingress_class=args.ingress_class),
             parent=self,
+            # Helm waits for the rollout, which with readiness gates waits for each new NLB target's health.
+            timeout=max(RELEASE_TIMEOUT_S, INGRESS_TIMING.rollout_budget(args.replicas)),
+            depends_on=[args.load_balancer_controller] if args.load_balancer_controller else (),
         )
         # The chart's Service; read back once the release is up so its NLB hostname is known.
         service = k8s.core.v1.Service.get(
@@ -213,3 +237,99 @@ class MetricsServer(pulumi.ComponentResource):
             parent=self,
         )
         self.register_outputs({"namespace": args.namespace})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerControllerArgs:
+    """Where the AWS Load Balancer Controller runs and what it may manage."""
+
+    cluster_name: str
+    """EKS cluster name: the controller's `--cluster-name` and the tag value its IAM policy is scoped to."""
+    region: str
+    """AWS region (pods cannot read it from instance metadata)."""
+    vpc_id: pulumi.Input[str]
+    """The cluster's VPC (likewise)."""
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider, which the controller's role trusts (IRSA)."""
+    oidc_provider_url: pulumi.Input[str]
+    """Its issuer URL, for the trust policy's `sub` and `aud` conditions."""
+    replicas: int = 2
+    """Controller pods (one leader, all serve the webhook); ≥ 2 behind a PDB so a drain never stops both."""
+    namespace: str = "aws-load-balancer-controller"
+    """Namespace of the controller (Pod Security `baseline`: the chart sets no seccomp profile)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for the IAM role."""
+
+
+class LoadBalancerController(pulumi.ComponentResource):
+    """The AWS Load Balancer Controller: turns ingress-nginx's Service into an NLB with IP targets, gates pods on it.
+
+    IAM through IRSA (the cluster's OIDC provider): a role that only the controller's ServiceAccount can assume,
+    with the policy of infra/load_balancer_controller_policy.py inline. IRSA rather than EKS Pod Identity: the
+    OIDC provider exists already, and Pod Identity would add the eks-pod-identity-agent add-on as a dependency.
+    """
+
+    release: k8s.helm.v3.Release
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:LoadBalancerController", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        partition = aws.get_partition(opts=invoke).partition
+        account = aws.get_caller_identity(opts=invoke).account_id
+        subject = f"system:serviceaccount:{args.namespace}:{LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT}"
+        role = aws.iam.Role(
+            f"{name}-load-balancer-controller",
+            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_provider_url).apply(
+                lambda parts: irsa_trust_policy(provider_arn=parts[0], issuer=parts[1], subject=subject)
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-load-balancer-controller",
+            role=role.name,
+            policy=json.dumps(
+                load_balancer_controller_policy(
+                    partition=partition, region=args.region, account=account, cluster_name=args.cluster_name
+                )
+            ),
+            opts=child,
+        )
+        namespace = _namespace(f"{name}-load-balancer-controller-namespace", args.namespace, "baseline", self)
+        self.release = _release(
+            f"{name}-load-balancer-controller",
+            LOAD_BALANCER_CONTROLLER_CHART,
+            release_name="aws-load-balancer-controller",  # fixes the pods' labels (LOAD_BALANCER_CONTROLLER_LABELS)
+            namespace=namespace,
+            values=load_balancer_controller_values(
+                cluster_name=args.cluster_name,
+                region=args.region,
+                vpc_id=args.vpc_id,
+                role_arn=role.arn,
+                replicas=args.replicas,
+            ),
+            parent=self,
+            depends_on=[policy],  # its first reconcile needs the permissions
+        )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": self.role_arn})
+
+
+def irsa_trust_policy(*, provider_arn: str, issuer: str, subject: str) -> str:
+    """A role trust policy that lets exactly one Kubernetes ServiceAccount assume the role through the OIDC provider."""
+    host = issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {f"{host}:sub": subject, f"{host}:aud": "sts.amazonaws.com"}},
+                }
+            ],
+        }
+    )

@@ -22,7 +22,7 @@ import pulumi
 import pulumi.dynamic
 
 from app.contract import AppSettings
-from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+from app.smoke import RELEASE_PATIENCE, Patience
 
 # Inputs whose change means "check again"; anything else in the state is the last report.
 CHECKED_INPUTS = ("base_url", "expected_version", "consecutive", "timeout", "interval", "ca_bundle")
@@ -70,16 +70,18 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
         root = next((folder for folder in (here, *here.parents) if (folder / "Pulumi.yaml").is_file()), here)
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-        from app.smoke import check_release
+        from app.smoke import Patience, check_release
 
         ca_bundle = props.get("ca_bundle") or ""
         report = check_release(
             str(props["base_url"]),
             str(props["expected_version"]),
             # Numbers reach providers as floats.
-            consecutive=int(props["consecutive"]),
-            timeout=float(props["timeout"]),
-            interval=float(props["interval"]),
+            patience=Patience(
+                consecutive=int(props["consecutive"]),
+                timeout=float(props["timeout"]),
+                interval=float(props["interval"]),
+            ),
             verify=ca_bundle or True,
         )
         if not report.ok:
@@ -107,11 +109,11 @@ class SmokeTestArgs:
     """The environment's URL, e.g. https://example-app.int.example.com."""
     expected_version: pulumi.Input[str]
     """The image tag that must answer; a change re-runs the checks."""
-    consecutive: int = DEFAULT_CONSECUTIVE
+    consecutive: int = RELEASE_PATIENCE.consecutive
     """Matching /version answers in a row."""
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = RELEASE_PATIENCE.timeout
     """Seconds to wait for the version (covers DNS and the first certificate on a new stack)."""
-    interval: float = DEFAULT_INTERVAL
+    interval: float = RELEASE_PATIENCE.interval
     """Seconds between /version polls."""
     ca_bundle: str = ""
     """Path of a PEM bundle to trust instead of the system's (Let's Encrypt staging roots); empty: system."""
@@ -123,9 +125,9 @@ def smoke_test_args(settings: AppSettings, base_url: pulumi.Input[str], ca_bundl
         base_url=base_url,
         expected_version=settings.image_tag,
         # Round-robin over `replicas` pods: 2 × replicas matching answers in a row means old pods are gone.
-        consecutive=max(DEFAULT_CONSECUTIVE, 2 * settings.replicas),
+        consecutive=max(RELEASE_PATIENCE.consecutive, 2 * settings.replicas),
         # A first deploy also waits for DNS and the certificate; a rollout is done within this anyway.
-        timeout=float(max(DEFAULT_TIMEOUT, settings.timing.rollout_timeout)),
+        timeout=float(max(RELEASE_PATIENCE.timeout, settings.timing.rollout_timeout)),
         ca_bundle=ca_bundle,
     )
 
@@ -137,11 +139,10 @@ class SmokeTest(pulumi.dynamic.Resource):
     """The last passing report: what the checks saw."""
 
     def __init__(self, name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if args.consecutive < 1 or args.timeout <= 0 or args.interval <= 0:
-            raise ValueError(
-                f"smoke test {name}: consecutive must be ≥ 1 and timeout and interval > 0, "
-                f"got {args.consecutive}, {args.timeout}, {args.interval}"
-            )
+        try:  # the checks' own rule: numbers that could never let a release pass are refused here
+            Patience(consecutive=args.consecutive, timeout=args.timeout, interval=args.interval)
+        except ValueError as error:
+            raise ValueError(f"smoke test {name}: {error}") from None
         props = {
             "base_url": args.base_url,
             "expected_version": args.expected_version,

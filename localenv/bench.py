@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
 from localenv.chart import write_timeline
 from localenv.errors import LocalEnvError
-from localenv.traffic import Traffic, TrafficPlan, TrafficReport
+from localenv.traffic import Traffic, TrafficPlan, TrafficReport, percentile
 
 DEFAULT_OUT = Path("build/bench")
 CHART_NAME = "rollout-timeline.png"
@@ -81,14 +82,6 @@ class RolloutSample:
     old_after_all_new: int
     """Successful old-version answers to requests sent after every endpoint was new (one-way check)."""
     errors: dict[str, int]
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (a latency some request really had); NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -457,7 +450,7 @@ def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchO
             raise LocalEnvError(f"the local environment did not come up: {first.message}")
         for number in range(1, rollouts + 1):
             old, new = f"bench-{replicas}r-{number - 1}", f"bench-{replicas}r-{number}"
-            with Traffic(traffic_plan(env.url + "/version", replicas, spec.progress_deadline)) as traffic:
+            with Traffic(traffic_plan(env.url + VERSION_PATH, replicas, spec.progress_deadline)) as traffic:
                 time.sleep(STEADY_SECONDS)
                 result = env.deploy(new)
                 if result.ok and result.drained_seconds is not None:

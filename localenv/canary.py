@@ -24,22 +24,18 @@ from typing import Any
 from app.contract.analysis import CanaryOutcome, Decision, Override, Progress, run_canary
 from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, render_canary
 from app.contract.settings import SettingsError
+from app.serving import METRICS_PATH, VERSION_PATH
 from localenv.controller import COMPLETE, RUNNING, Controller
 from localenv.environment import LocalEnvironment
 from localenv.errors import LocalEnvError
-from localenv.events import INGRESS
+from localenv.events import CANARY_ANALYSIS, CANARY_ROUTE, INGRESS
 from localenv.images import APP_IMAGE
 from localenv.profile import local_settings
 from localenv.spec import DeploymentSpec
 from localenv.traffic import Traffic, TrafficPlan
 
-CANARY_ROUTE = "canary-route"
-CANARY_ANALYSIS = "canary-analysis"
 POLL_SECONDS = 0.25
 """Seconds between two looks at the canary's metrics: short, so a bad canary hurts few requests."""
-SMOKE_CONSECUTIVE = 3
-SMOKE_TIMEOUT_S = 10.0
-SMOKE_INTERVAL_S = 0.1
 METRICS_TIMEOUT_S = 2.0
 
 
@@ -99,31 +95,25 @@ class LocalCanary:
         texts: dict[str, str] = {}
         for pod in pods:
             try:
-                with urllib.request.urlopen(f"http://{pod['address']}/metrics", timeout=METRICS_TIMEOUT_S) as answer:
+                url = f"http://{pod['address']}{METRICS_PATH}"
+                with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_S) as answer:
                     texts[str(pod["name"])] = answer.read().decode()
             except (urllib.error.URLError, OSError) as error:
-                raise LocalEnvError(f"canary pod {pod['name']} did not answer /metrics: {error}") from None
+                raise LocalEnvError(f"canary pod {pod['name']} did not answer {METRICS_PATH}: {error}") from None
         return texts
 
     def smoke(self) -> list[str]:
         """The smoke library's checks against the canary through the ingress, marked with the canary header."""
-        from app.smoke import check_release
+        from app.smoke import LOCAL_CANARY_PATIENCE, check_release
 
-        report = check_release(
-            self.env.url,
-            self.tag,
-            consecutive=SMOKE_CONSECUTIVE,
-            timeout=SMOKE_TIMEOUT_S,
-            interval=SMOKE_INTERVAL_S,
-            headers=self.policy.headers,
-        )
+        report = check_release(self.env.url, self.tag, patience=LOCAL_CANARY_PATIENCE, headers=self.policy.headers)
         return list(report.problems)
 
     def send_analysis_traffic(self, requests: int) -> None:
         """Marked requests through the ingress at the policy's analysis rate (bounded in count and time)."""
         seconds = requests / self.policy.analysis_rate
         plan = TrafficPlan(
-            url=f"{self.env.url}/version",
+            url=f"{self.env.url}{VERSION_PATH}",
             keepalive_clients=1,
             fresh_clients=0,
             max_requests=requests,
@@ -164,7 +154,7 @@ class LocalCanary:
 
     def _apply(self, controller: Controller, spec: DeploymentSpec) -> None:
         rollout = controller.apply(spec, allow_during_rollout=True)
-        bound = (spec.progress_deadline + spec.template.termination_grace) * 2
+        bound = spec.rollout_timeout * 2
         controller.wait_rollout(rollout, timeout=bound, drained=True)
         if rollout.state != COMPLETE:
             raise LocalEnvError(
@@ -230,7 +220,7 @@ def chart_release(path: str, *, replicas: int = 3, image_repository: str = APP_I
     with tempfile.TemporaryDirectory(prefix="example-app-canary-") as state, LocalEnvironment(state, port=0) as env:
         env.up("v1", replicas=replicas)
         plan = TrafficPlan(
-            url=f"{env.url}/version", keepalive_clients=3, fresh_clients=3, max_requests=200_000, max_seconds=180.0
+            url=env.url + VERSION_PATH, keepalive_clients=3, fresh_clients=3, max_requests=200_000, max_seconds=180.0
         )
         with Traffic(plan) as traffic:
 

@@ -14,20 +14,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from localenv.traffic import TrafficReport
+from localenv.traffic import TrafficReport, percentile
 
 BIN_SECONDS = 0.1
 FAILURE_COLOUR = "#d62728"
 RETRY_COLOUR = "#ff7f0e"
 # Old version blue, new version green, anything further from a colour-blind-safe cycle.
 VERSION_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def write_timeline(
@@ -116,8 +109,8 @@ def write_timeline(
     counts.grid(axis="y", alpha=0.3)
 
     centres = [s + BIN_SECONDS / 2 for s in starts]
-    latency.plot(centres, [_percentile(v, 0.5) for v in latencies], color="#555555", linewidth=1, label="p50")
-    latency.plot(centres, [_percentile(v, 0.99) for v in latencies], color="#000000", linewidth=1.2, label="p99")
+    latency.plot(centres, [percentile(v, 0.5) for v in latencies], color="#555555", linewidth=1, label="p50")
+    latency.plot(centres, [percentile(v, 0.99) for v in latencies], color="#000000", linewidth=1.2, label="p99")
     latency.set_ylabel("latency (ms)")
     latency.set_xlabel("seconds since traffic started")
     latency.set_ylim(bottom=0)

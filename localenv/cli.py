@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
-from localenv.environment import default_state_dir
+from localenv.environment import EVENTS_FILE, default_state_dir
 from localenv.errors import LocalEnvError
-from localenv.events import ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, Event, read_events
+from localenv.events import CANARY_ANALYSIS, CANARY_ROUTE, ENDPOINTS, INGRESS, POD, PROBE, ROLLOUT, Event, read_events
 from localenv.images import APP_IMAGE, IMAGES
 from localenv.processes import kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_settings
@@ -32,10 +33,8 @@ TRAFFIC_MAX_SECONDS = 600.0
 TRAFFIC_MAX_REQUESTS = 2_000_000
 TRAFFIC_KEEPALIVE_CLIENTS = 4
 TRAFFIC_FRESH_CLIENTS = 4
-# Post-deploy smoke check: this many /version answers in a row must be the new version.
-SMOKE_CONSECUTIVE = 5
-SMOKE_INTERVAL_S = 0.2
-SMOKE_TIMEOUT_S = 30.0
+TRAFFIC_TAIL_S = 0.2
+"""Traffic kept running after a `deploy --with-traffic` rollout, so its report shows the new version settled."""
 
 HELP_EPILOG = """\
 One rollout at a time: `deploy` while a rollout is still progressing is REFUSED (not queued) with a
@@ -186,7 +185,7 @@ def _deploy(args: argparse.Namespace) -> int:
         result = _run_rollout(args, state_dir, "deploy", version=args.version, image=args.image, strategy=args.strategy)
         if traffic is not None:
             traffic.mark("rollout-end")
-            time.sleep(SMOKE_INTERVAL_S)
+            time.sleep(TRAFFIC_TAIL_S)
     finally:
         report = traffic.stop() if traffic is not None else None
     smoke = None
@@ -341,7 +340,7 @@ def _demo(args: argparse.Namespace) -> int:
             time.sleep(1.0)
         finally:
             report = traffic.stop()
-        events = read_events(state_dir / "events.jsonl")
+        events = read_events(state_dir / EVENTS_FILE)
         from localenv.chart import write_timeline
 
         chart = write_timeline(
@@ -428,9 +427,9 @@ def progress_line(event: Event, verbose: bool = False) -> str | None:
         what = f"endpoints {event['stage']}: [{names}]"
     elif kind == ROLLOUT:
         what = f"rollout {event['step']}: {event.get('message', '')}"
-    elif kind == INGRESS and event.get("step") == "canary-route":
+    elif kind == INGRESS and event.get("step") == CANARY_ROUTE:
         what = f"canary {event.get('version')}: weight {event.get('weight')} %"
-    elif kind == INGRESS and event.get("step") == "canary-analysis":
+    elif kind == INGRESS and event.get("step") == CANARY_ANALYSIS:
         # A look every quarter second: print a waiting one once a second, every verdict at once.
         if event.get("verdict") == "wait" and not verbose and event["t"] - _last_canary_line[0] < 1.0:
             return None
@@ -456,7 +455,7 @@ def _start_traffic(url: str) -> Any:
     from localenv.traffic import Traffic, TrafficPlan
 
     plan = TrafficPlan(
-        url=url + "/version",
+        url=url + VERSION_PATH,
         keepalive_clients=TRAFFIC_KEEPALIVE_CLIENTS,
         fresh_clients=TRAFFIC_FRESH_CLIENTS,
         max_requests=TRAFFIC_MAX_REQUESTS,
@@ -466,11 +465,9 @@ def _start_traffic(url: str) -> Any:
 
 
 def _smoke(url: str, version: str) -> Any:
-    from app.smoke import check_release
+    from app.smoke import LOCAL_RELEASE_PATIENCE, check_release
 
-    return check_release(
-        url, version, consecutive=SMOKE_CONSECUTIVE, timeout=SMOKE_TIMEOUT_S, interval=SMOKE_INTERVAL_S
-    )
+    return check_release(url, version, patience=LOCAL_RELEASE_PATIENCE)
 
 
 def _endpoint_marks(events: list[Event], traffic_start: float) -> list[tuple[float, str]]:

@@ -24,7 +24,7 @@ from localenv.controller import COMPLETE, FAILED, Controller, Rollout
 from localenv.errors import LocalEnvError
 from localenv.events import INGRESS, Event, EventLog
 from localenv.images import APP_IMAGE, command_for
-from localenv.ingress import CanaryBackend, Ingress, find_nginx
+from localenv.ingress import ACCESS_LOG, TEMP_DIR, CanaryBackend, Ingress, find_nginx
 from localenv.processes import ProcessRegistry, kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_deployment
 from localenv.spec import DeploymentSpec
@@ -118,9 +118,9 @@ class LocalEnvironment:
         self._take_lock()
         try:
             self.recovered = len(kill_orphans(self.state_dir))
-            for leftover in ("pods", "nginx-temp"):
+            for leftover in ("pods", TEMP_DIR):
                 shutil.rmtree(self.state_dir / leftover, ignore_errors=True)
-            for leftover in (EVENTS_FILE, "access.log"):
+            for leftover in (EVENTS_FILE, ACCESS_LOG):
                 (self.state_dir / leftover).unlink(missing_ok=True)
             self._registry = ProcessRegistry(self.state_dir)
             self._events = EventLog(self.state_dir / EVENTS_FILE)
@@ -248,7 +248,7 @@ class LocalEnvironment:
         if wait and spec is not None:
             # A rollout always ends: complete, or failed at the progress deadline; draining is bounded by the
             # grace period. The bound below only guards against a stuck machine.
-            bound = (spec.progress_deadline + spec.template.termination_grace) * (spec.replicas + 2)
+            bound = spec.rollout_timeout * (spec.replicas + 2)
             controller.wait_rollout(rollout, timeout=bound, drained=True)
         events = self._events.snapshot(since) if self._events else []
         return RolloutResult(

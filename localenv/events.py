@@ -23,6 +23,9 @@ PROBE = "probe"
 ENDPOINTS = "endpoints"
 ROLLOUT = "rollout"
 INGRESS = "ingress"
+# Steps of the INGRESS events a canary release emits (localenv/canary.py), read back by the CLI.
+CANARY_ROUTE = "canary-route"
+CANARY_ANALYSIS = "canary-analysis"
 
 
 class EventLog:

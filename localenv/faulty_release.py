@@ -12,10 +12,11 @@ import itertools
 
 from flask import Response, request
 
+from app.serving import VERSION_PATH
 from app.web import create_app
 
 FAIL_EVERY = 4
-BROKEN_PATH = "/version"
+BROKEN_PATH = VERSION_PATH
 """The API endpoint with the bug; probes, /metrics and the page are untouched."""
 
 application = create_app()

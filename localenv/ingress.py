@@ -36,6 +36,9 @@ NDK_MODULE = NGINX_MODULES / "ndk_http_module.so"
 RESTY_CORE = Path("/usr/share/lua/5.1/resty/core.lua")
 INSTALL_HINT = "run `make system-packages` (or `sudo apt-get install nginx libnginx-mod-http-lua lua-resty-core`)"
 UPSTREAM_STATUS_HEADER = "X-Upstream-Status"
+"""Response header carrying nginx's $upstream_status: a comma in it means the ingress retried."""
+TEMP_DIR = "nginx-temp"
+ACCESS_LOG = "access.log"
 ENDPOINTS_PATH = "/endpoints"
 # The canary backend (localenv/canary.py): its endpoints, and how requests reach it (weight, header).
 CANARY_ENDPOINTS_PATH = "/canary/endpoints"
@@ -62,7 +65,7 @@ def nginx_conf(*, state_dir: Path, port: int, admin_port: int, tuning: IngressTu
         f"load_module {module};\n" for module in (NDK_MODULE, LUA_MODULE) if module is LUA_MODULE or module.exists()
     )
     user = "user root root;\n" if os.geteuid() == 0 else ""  # workers run as us, never as nobody
-    temp = state_dir / "nginx-temp"
+    temp = state_dir / TEMP_DIR
     return f"""# Written by localenv; regenerated at every `up`. Endpoint changes never reload it.
 {modules}{user}daemon off;
 master_process on;
@@ -81,7 +84,7 @@ http {{
     log_format json escape=json '{{"time":$msec,"status":$status,"upstream_status":"$upstream_status",'
         '"upstream_addr":"$upstream_addr","request_time":$request_time,"method":"$request_method",'
         '"uri":"$request_uri"}}';
-    access_log {state_dir / "access.log"} json buffer=64k flush=1s;
+    access_log {state_dir / ACCESS_LOG} json buffer=64k flush=1s;
 
     # The pod endpoints, shared by every worker; written only through the admin location below.
     lua_shared_dict endpoints 1m;
@@ -267,7 +270,7 @@ class Ingress:
         while self.admin_port == self.port:  # a requested port may equal one the kernel offers
             self.admin_port = free_port()
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.state_dir / "nginx-temp" / sub).mkdir(parents=True, exist_ok=True)
+            (self.state_dir / TEMP_DIR / sub).mkdir(parents=True, exist_ok=True)
         conf = self.state_dir / "nginx.conf"
         conf.write_text(nginx_conf(state_dir=self.state_dir, port=self.port, admin_port=self.admin_port))
         error_log = self.state_dir / "nginx-error.log"
@@ -340,7 +343,7 @@ class Ingress:
 
     def access_log_summary(self) -> AccessLogSummary:
         """Requests by status and retried requests, read from the JSON access log."""
-        return summarize_access_log(self.state_dir / "access.log")
+        return summarize_access_log(self.state_dir / ACCESS_LOG)
 
 
 class CanaryBackend(Ingress):

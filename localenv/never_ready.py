@@ -11,15 +11,17 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from app.serving import LIVENESS_PATH, READINESS_PATH
+
 StartResponse = Callable[..., Any]
 
 
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """Answer /healthz 200 (alive), /readyz 503 (never ready), anything else with the version."""
     path = environ.get("PATH_INFO", "/")
-    if path == "/readyz":
+    if path == READINESS_PATH:
         status, body = "503 Service Unavailable", {"status": "never ready"}
-    elif path == "/healthz":
+    elif path == LIVENESS_PATH:
         status, body = "200 OK", {"status": "ok"}
     else:
         status, body = "200 OK", {"version": os.environ.get("APP_VERSION", "dev"), "commit": "never-ready"}

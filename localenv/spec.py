@@ -87,6 +87,11 @@ class DeploymentSpec:
         """(surge, unavailable) pods, resolved exactly as the Deployment controller does."""
         return resolve_fenceposts(self.max_surge, self.max_unavailable, self.replicas)
 
+    @property
+    def rollout_timeout(self) -> float:
+        """What a deploy tool waits for: the progress deadline plus one pod's full shutdown (as in Timing)."""
+        return self.progress_deadline + self.template.termination_grace
+
     @classmethod
     def from_manifest(cls, deployment: dict[str, Any]) -> DeploymentSpec:
         """Parse a Deployment dict; a field the local environment cannot honour is a clear error."""

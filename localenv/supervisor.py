@@ -26,7 +26,7 @@ from app.contract.analysis import CanaryOutcome, Verdict
 from localenv.environment import LOCK_FILE, LocalEnvironment, RolloutResult
 from localenv.errors import LocalEnvError
 from localenv.events import Event
-from localenv.images import REPO_ROOT
+from localenv.images import APP_IMAGE, REPO_ROOT
 from localenv.processes import REGISTRY_FILE, is_alive, signal_process, spawn
 
 SOCKET_FILE = "supervisor.sock"
@@ -99,7 +99,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             yield {"error": f"a canary of {self.canary} is running; `promote` or `abort` it before deploying"}
         elif command == "deploy":
             yield from self._streamed(
-                lambda: env.deploy(request["version"], image_repository=request.get("image", "example-app"))
+                lambda: env.deploy(request["version"], image_repository=request.get("image", APP_IMAGE))
             )
         elif command == "rollback":
             yield from self._streamed(env.rollback)
@@ -125,7 +125,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return release_canary(
                 self.env,
                 self.canary,
-                image_repository=request.get("image", "example-app"),
+                image_repository=request.get("image", APP_IMAGE),
                 override=lambda: self.canary_override,
             )
         finally:

@@ -23,7 +23,6 @@ import http.client
 import ipaddress
 import json
 import math
-import re
 import socket
 import threading
 import time
@@ -33,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-UPSTREAM_STATUS_HEADER = "X-Upstream-Status"
-# The app's HTML page shows its version in `<p class="version" id="version">TAG</p>` (app/web.py).
-_PAGE_VERSION = re.compile(r'id="version">([^<]+)<')
+from app.serving import page_version
+from localenv.ingress import UPSTREAM_STATUS_HEADER
+
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -172,13 +171,16 @@ class ResponseRecord:
         }
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    # Nearest rank: the value below which `fraction` of the samples fall; no interpolation between
-    # samples, so a p99 is always a latency some request really had.
-    if not sorted_values:
+def percentile(values: Iterable[float], fraction: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least `fraction` of the samples at or below it.
+
+    No interpolation between samples, so a p99 is always a latency some request really had; NaN for
+    no values.
+    """
+    ordered = sorted(values)
+    if not ordered:
         return math.nan
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,9 +264,9 @@ class TrafficReport:
         latencies = sorted(r.latency_ms for r in self.window(start, end) if r.status != 0)
         return {
             "count": float(len(latencies)),
-            "p50": _percentile(latencies, 0.50),
-            "p90": _percentile(latencies, 0.90),
-            "p99": _percentile(latencies, 0.99),
+            "p50": percentile(latencies, 0.50),
+            "p90": percentile(latencies, 0.90),
+            "p99": percentile(latencies, 0.99),
             "max": latencies[-1] if latencies else math.nan,
         }
 
@@ -359,8 +361,7 @@ def _served_version(content_type: str, body: bytes) -> str | None:
         except (ValueError, AttributeError):
             return None
         return value if isinstance(value, str) else None
-    match = _PAGE_VERSION.search(body.decode("utf-8", "replace"))
-    return match.group(1) if match else None
+    return page_version(body.decode("utf-8", "replace"))
 
 
 class Traffic:

@@ -49,7 +49,7 @@ from infra.dns import DnsArgs
 from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
 from infra.network import NetworkArgs
 from infra.node_types import NODE_INSTANCE_TYPES
-from infra.platform import CertIssuersArgs, IngressControllerArgs, MetricsServerArgs
+from infra.platform import CertIssuersArgs, IngressControllerArgs, LoadBalancerControllerArgs, MetricsServerArgs
 from infra.policy import is_placeholder_name
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
@@ -236,12 +236,28 @@ class StackSettings:
             tags=self.tags,
         )
 
-    def ingress_controller_args(self) -> IngressControllerArgs:
-        """ingress-nginx, serving the IngressClass and namespace the app's objects name."""
+    def ingress_controller_args(
+        self, *, load_balancer_controller: pulumi.Resource | None = None
+    ) -> IngressControllerArgs:
+        """ingress-nginx, serving the app's IngressClass and namespace, behind the NLB's controller."""
         return IngressControllerArgs(
             replicas=self.platform.ingress_replicas,
             ingress_class=self.app.ingress_class,
             namespace=self.app.ingress_namespace,
+            load_balancer_controller=load_balancer_controller,
+        )
+
+    def load_balancer_controller_args(
+        self, *, vpc_id: pulumi.Input[str], oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.Input[str]
+    ) -> LoadBalancerControllerArgs:
+        """The AWS Load Balancer Controller for this cluster, trusted through the cluster's OIDC provider."""
+        return LoadBalancerControllerArgs(
+            cluster_name=self.cluster.name,
+            region=self.region,
+            vpc_id=vpc_id,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_provider_url=oidc_provider_url,
+            tags=self.tags,
         )
 
     def cert_issuers_args(self) -> CertIssuersArgs:

@@ -28,11 +28,11 @@ from typing import Protocol
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.contract.canary import CanaryPolicy
-from app.contract.manifests import LIVENESS_PATH, READINESS_PATH
+from app.serving import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 
 REQUESTS_SAMPLE = "app_requests_total"
 # Kubelet probes and Prometheus scrapes reach every pod whether users do or not.
-NON_USER_ROUTES = frozenset({LIVENESS_PATH, READINESS_PATH, "/metrics"})
+NON_USER_ROUTES = frozenset({LIVENESS_PATH, READINESS_PATH, METRICS_PATH})
 FAILED_STATUS_FROM = 500
 
 Series = tuple[str, str, str]

@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contract.settings import AppSettings
+from app.serving import LIVENESS_PATH, READINESS_PATH
 
 Manifest = dict[str, Any]
 
 # The container's only writable paths are these emptyDirs (readOnlyRootFilesystem).
 TMP_VOLUME = "tmp"
 UID = 10001
-READINESS_PATH = "/readyz"
-LIVENESS_PATH = "/healthz"
+PART_OF = "example-app"
+"""The `app.kubernetes.io/part-of` label of every object: the whole application, whatever its name."""
 PORT_NAME = "http"
 SERVICE_PORT = 80
 CONTAINER_NAME = "web"
@@ -52,7 +53,7 @@ def selector_labels(settings: AppSettings) -> dict[str, str]:
 def _labels(settings: AppSettings) -> dict[str, str]:
     return {
         **selector_labels(settings),
-        "app.kubernetes.io/part-of": "example-app",
+        "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/component": "web",
     }
 
@@ -111,8 +112,9 @@ def _pod_spec(settings: AppSettings) -> dict[str, Any]:
                 "ports": [{"name": PORT_NAME, "containerPort": settings.container_port, "protocol": "TCP"}],
                 "env": container_env(settings),
                 "startupProbe": _probe(LIVENESS_PATH, t.startup_period, t.probe_timeout, t.startup_failure_threshold),
-                # Readiness fails at once on drain; two misses under load before a healthy pod is pulled.
-                "readinessProbe": _probe(READINESS_PATH, t.readiness_period, t.probe_timeout, 2),
+                "readinessProbe": _probe(
+                    READINESS_PATH, t.readiness_period, t.probe_timeout, t.readiness_failure_threshold
+                ),
                 "livenessProbe": _probe(
                     LIVENESS_PATH, t.liveness_period, t.probe_timeout, t.liveness_failure_threshold
                 ),
@@ -216,7 +218,7 @@ def render(settings: AppSettings) -> Manifests:
             "metadata": {
                 "name": settings.namespace,
                 "labels": {
-                    "app.kubernetes.io/part-of": "example-app",
+                    "app.kubernetes.io/part-of": PART_OF,
                     "pod-security.kubernetes.io/enforce": "restricted",
                     "pod-security.kubernetes.io/enforce-version": "latest",
                     "pod-security.kubernetes.io/warn": "restricted",

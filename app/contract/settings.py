@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app import serving
 from app.contract.rollout import IntOrPercent, parse_int_or_percent, resolve_fenceposts, scaled_value
 from app.timing import Timing
 from app.version import is_valid_tag
@@ -88,11 +89,11 @@ class AppSettings(SelfChecked):
     """Memory reserved per pod."""
     memory_limit: str = "256Mi"
     """Memory ceiling per pod (requests ≤ limit)."""
-    workers: int = 2
+    workers: int = serving.WORKERS
     """gunicorn worker processes per pod."""
-    threads: int = 4
+    threads: int = serving.THREADS
     """Threads per gunicorn worker."""
-    container_port: int = 8080
+    container_port: int = serving.PORT
     """Port gunicorn listens on inside the pod."""
     tls_cluster_issuer: str = ""
     """cert-manager ClusterIssuer for the host's certificate; empty serves plain HTTP (local only)."""

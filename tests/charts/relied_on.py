@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from infra.helm_values import LOAD_BALANCER_CONTROLLER_LABELS
 from tests.charts.check import Expected, Named, Release, present
 
 POD = ("spec", "template", "spec")
@@ -25,6 +26,11 @@ def fullname(release: Release) -> str:
     """
     chart = release.chart_name
     return release.name if chart in release.name else f"{release.name}-{chart}"
+
+
+def without_nulls(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as the rendered object has them: Helm deletes a chart default that the values set to null."""
+    return {k: without_nulls(v) if isinstance(v, Mapping) else v for k, v in values.items() if v is not None}
 
 
 def _selected_labels(pod_values: Mapping[str, Any]) -> dict[str, str]:
@@ -61,6 +67,8 @@ def ingress_nginx(release: Release) -> list[Expected]:
         Expected("Deployment", name, POD_LABELS, _selected_labels(controller), contains=True),
         Expected("Deployment", name, (*container, "args"), args, contains=True),
         Expected("Deployment", name, (*container, "resources"), controller["resources"]),
+        # Our preStop replaces the chart's /wait-shutdown (templates/controller-deployment.yaml `lifecycle`).
+        Expected("Deployment", name, (*container, "lifecycle"), without_nulls(controller["lifecycle"])),
         Expected("ConfigMap", name, ("data",), controller["config"], contains=True),
         Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), controller["minAvailable"]),
         Expected(
@@ -72,6 +80,8 @@ def ingress_nginx(release: Release) -> list[Expected]:
         ),
         Expected("Service", name, ("spec", "type"), service["type"]),
         Expected("Service", name, ("spec", "externalTrafficPolicy"), service["externalTrafficPolicy"]),
+        Expected("Service", name, ("spec", "loadBalancerClass"), service["loadBalancerClass"]),
+        Expected("Service", name, ("spec", "allocateLoadBalancerNodePorts"), service["allocateLoadBalancerNodePorts"]),
         Expected("Service", name, ("metadata", "annotations"), service["annotations"], contains=True),
     ]
     if controller["ingressClassResource"]["enabled"]:
@@ -144,7 +154,36 @@ def metrics_server(release: Release) -> list[Expected]:
     return expected
 
 
+def aws_load_balancer_controller(release: Release) -> list[Expected]:
+    """Replicas, rollout, spread, the PDB, the IRSA annotation and the readiness-gate webhook's failure policy."""
+    values = release.values
+    # v3.5.0 templates/_helpers.tpl: fullname is the release name when it contains the chart's name; the
+    # webhook configuration is "<namePrefix>-webhook" with namePrefix "aws-load-balancer".
+    name = fullname(release)
+    return [
+        Expected("Deployment", name, ("spec", "replicas"), values["replicaCount"]),
+        Expected("Deployment", name, ("spec", "strategy"), values["updateStrategy"]),
+        Expected("Deployment", name, (*POD, "topologySpreadConstraints"), values["topologySpreadConstraints"]),
+        Expected("Deployment", name, POD_LABELS, LOAD_BALANCER_CONTROLLER_LABELS, contains=True),
+        Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), values["podDisruptionBudget"]["minAvailable"]),
+        Expected(
+            "ServiceAccount",
+            values["serviceAccount"]["name"],
+            ("metadata", "annotations"),
+            values["serviceAccount"]["annotations"],
+            contains=True,
+        ),
+        Expected(
+            "MutatingWebhookConfiguration",
+            "aws-load-balancer-webhook",
+            ("webhooks", Named("mpod.elbv2.k8s.aws"), "failurePolicy"),
+            values["podMutatorWebhookConfig"]["failurePolicy"],
+        ),
+    ]
+
+
 EXPECTED: dict[str, Callable[[Release], list[Expected]]] = {
+    "aws-load-balancer-controller": aws_load_balancer_controller,
     "ingress-nginx": ingress_nginx,
     "cert-manager": cert_manager,
     "metrics-server": metrics_server,

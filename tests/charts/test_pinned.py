@@ -19,7 +19,12 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from infra.helm_values import CERT_MANAGER_CHART, INGRESS_NGINX_CHART, METRICS_SERVER_CHART
+from infra.helm_values import (
+    CERT_MANAGER_CHART,
+    INGRESS_NGINX_CHART,
+    LOAD_BALANCER_CONTROLLER_CHART,
+    METRICS_SERVER_CHART,
+)
 from tests.charts.check import Release, check_release
 from tests.charts.conftest import write_tiny_chart
 from tests.charts.pinned import (
@@ -51,7 +56,7 @@ def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases
     settings = stack_settings(stack)
     assert {(r.chart, r.version, r.repository) for r in found.releases} == {
         (chart.name, chart.version, chart.repository)
-        for chart in (INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART)
+        for chart in (INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART, LOAD_BALANCER_CONTROLLER_CHART)
     }
     assert found.kube_version == settings.cluster.version
     by_chart = {r.chart_name: r for r in found.releases}
@@ -84,8 +89,12 @@ def test_each_chart_is_pulled_once_at_its_pinned_version(releases: dict[str, Sta
 
     directories = pull(tmp_path, charts_to_pull(releases.values()), fetch=fetch)
     pulled = {ref: (options["version"], options["repo_url"]) for ref, options in calls}
-    assert len(calls) == 3
+    assert len(calls) == 4
     assert pulled == {
+        LOAD_BALANCER_CONTROLLER_CHART.name: (
+            LOAD_BALANCER_CONTROLLER_CHART.version,
+            LOAD_BALANCER_CONTROLLER_CHART.repository,
+        ),
         INGRESS_NGINX_CHART.name: (INGRESS_NGINX_CHART.version, INGRESS_NGINX_CHART.repository),
         CERT_MANAGER_CHART.name: (CERT_MANAGER_CHART.version, None),  # oci://: the reference names the registry
         METRICS_SERVER_CHART.name: (METRICS_SERVER_CHART.version, METRICS_SERVER_CHART.repository),
@@ -97,7 +106,7 @@ def test_each_chart_is_pulled_once_at_its_pinned_version(releases: dict[str, Sta
 
 def test_without_the_charts_the_check_says_what_to_run(releases: dict[str, StackReleases], tmp_path: Path) -> None:
     lines = check_stack(tmp_path, releases["int"])
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert all("no chart at" in line and f"run `pull {tmp_path}` first" in line for line in lines)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from app.contract import AppSettings
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from app.contract.manifests import container_env
 from app.timing import INGRESS_UPSTREAM_KEEPALIVE_S, LOCAL_TIMING, Timing
 
 
@@ -25,9 +29,13 @@ def test_a_502_or_503_is_never_retried_into_silence() -> None:
     assert set(INGRESS_TUNING.proxy_next_upstream.split()) == {"error", "timeout"}
 
 
-def test_the_ingress_closes_idle_upstream_connections_before_gunicorn_does() -> None:
-    for timing in (Timing(), LOCAL_TIMING):
-        assert INGRESS_TUNING.upstream_keepalive_timeout < timing.keepalive
+@pytest.mark.parametrize("timing", [Timing(), LOCAL_TIMING], ids=["eks", "local"])
+def test_the_ingress_closes_idle_upstream_connections_before_gunicorn_does(timing: Timing) -> None:
+    # What each side is actually given: the controller's ConfigMap, and the pod's environment.
+    ingress = int(INGRESS_TUNING.controller_config()["upstream-keepalive-timeout"])
+    settings = AppSettings(image_repository="example-app", image_tag="v1", host="app.example.test", timing=timing)
+    gunicorn = int({e["name"]: e["value"] for e in container_env(settings)}["KEEPALIVE"])
+    assert ingress < gunicorn
 
 
 def test_the_ingress_waits_longer_than_a_worker_may_stay_silent() -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from app.contract import AppSettings, Manifests, render
 from app.contract.manifests import UID, selector_labels
-from app.timing import LOCAL_TIMING
+from app.timing import LOCAL_TIMING, Timing
+from app.version import BuildInfo
+from app.web import Draining, create_app
 from tests.contract.conftest import DIGEST, REPOSITORY
 
 # EKS runs 1.35 (FACTS.md); strict: an unknown field is an error, not silently dropped by the API server.
@@ -65,33 +67,61 @@ def test_percent_surge_is_rendered_as_given(valid: dict[str, Any]) -> None:
     assert rendered.deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": "0%"}
 
 
-def test_probes_ask_the_apps_endpoints_on_the_named_port(manifests: Manifests, settings: AppSettings) -> None:
-    container = _container(manifests)
-    timing = settings.timing
-    assert container["ports"] == [{"name": "http", "containerPort": settings.container_port, "protocol": "TCP"}]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert container["readinessProbe"]["periodSeconds"] == timing.readiness_period
-    assert container["livenessProbe"]["periodSeconds"] == timing.liveness_period
-    assert container["livenessProbe"]["failureThreshold"] == timing.liveness_failure_threshold
-    startup = container["startupProbe"]
-    assert startup["periodSeconds"] * startup["failureThreshold"] == timing.startup_budget
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert container[probe]["timeoutSeconds"] == timing.probe_timeout
+# Every probe field a different number, so a field rendered into the wrong place cannot go unnoticed.
+DISTINCT_TIMING = Timing(
+    readiness_period=3,
+    readiness_failure_threshold=4,
+    liveness_period=11,
+    liveness_failure_threshold=5,
+    probe_timeout=2,
+    startup_period=6,
+    startup_failure_threshold=7,
+)
 
 
-def test_pre_stop_sleeps_natively_and_the_grace_period_covers_the_drain(
+def test_probes_carry_the_budgets_periods_and_thresholds(valid: dict[str, Any]) -> None:
+    container = _container(render(AppSettings(**valid, timing=DISTINCT_TIMING)))
+    probes = {
+        name: (c["periodSeconds"], c["failureThreshold"], c["timeoutSeconds"], c["successThreshold"])
+        for name, c in ((n, container[n]) for n in ("readinessProbe", "livenessProbe", "startupProbe"))
+    }
+    assert probes == {"readinessProbe": (3, 4, 2, 1), "livenessProbe": (11, 5, 2, 1), "startupProbe": (6, 7, 2, 1)}
+
+
+def test_probes_ask_the_app_on_its_named_port_where_it_answers_as_the_kubelet_expects(
     manifests: Manifests, settings: AppSettings
 ) -> None:
-    container, timing = _container(manifests), settings.timing
-    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": timing.pre_stop}}}
-    assert timing.pre_stop > timing.endpoint_propagation
-    grace = manifests.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    # preStop counts against the grace period; then gunicorn's graceful_timeout (from the env it gets).
-    graceful_timeout = int(_env(manifests)["GRACEFUL_TIMEOUT"])
-    assert grace == timing.termination_grace
-    assert grace >= timing.pre_stop + graceful_timeout + timing.shutdown_margin
+    container = _container(manifests)
+    assert container["ports"] == [{"name": "http", "containerPort": settings.container_port, "protocol": "TCP"}]
+    probes = {name: container[name]["httpGet"] for name in ("readinessProbe", "livenessProbe", "startupProbe")}
+    assert {probe["port"] for probe in probes.values()} == {"http"}
+    # The app itself, asked on the rendered paths: ready until it drains, alive throughout.
+    draining = Draining()
+    client = create_app(
+        {"TESTING": True, "BUILD_INFO": BuildInfo(version="v1.2.3"), "DRAINING": draining}
+    ).test_client()
+    assert [client.get(p["path"]).status_code for p in probes.values()] == [200, 200, 200]
+    draining.start()
+    assert [client.get(p["path"]).status_code for p in probes.values()] == [503, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("timing", "pre_stop", "graceful_timeout", "grace"),
+    [
+        (Timing(), 10, 20, 35),
+        (LOCAL_TIMING, 1, 5, 8),
+        (Timing(pre_stop=12, graceful_timeout=40, shutdown_margin=3, worker_timeout=45), 12, 40, 12 + 40 + 3),
+    ],
+)
+def test_the_pod_gets_its_pre_stop_and_then_gunicorns_whole_drain_before_sigkill(
+    valid: dict[str, Any], timing: Timing, pre_stop: int, graceful_timeout: int, grace: int
+) -> None:
+    rendered = render(AppSettings(**valid, timing=timing))
+    pod = rendered.deployment["spec"]["template"]["spec"]
+    assert _container(rendered)["lifecycle"] == {"preStop": {"sleep": {"seconds": pre_stop}}}
+    assert _env(rendered)["GRACEFUL_TIMEOUT"] == str(graceful_timeout)
+    # SIGKILL comes at the grace period, which counts preStop: the pod sleeps, then gunicorn drains in full.
+    assert pod["terminationGracePeriodSeconds"] == grace
 
 
 def test_gunicorn_gets_its_timings_from_the_same_budget(manifests: Manifests, settings: AppSettings) -> None:

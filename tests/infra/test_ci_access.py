@@ -12,7 +12,7 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
 
-from app.smoke import DEFAULT_TIMEOUT
+from app.smoke import RELEASE_PATIENCE
 from app.timing import Timing
 from infra.ci_access import CiAccess, CiAccessArgs
 from infra.ci_policy import (
@@ -325,5 +325,5 @@ def test_a_deploy_session_outlasts_a_release_and_its_rollback() -> None:
     # Each attempt: the rollout may take progressDeadline + one pod's grace, then the smoke suite polls
     # for its timeout; a failed release is followed by the rollback's attempt. Credentials must not
     # expire in the middle of the second one.
-    attempt = Timing().rollout_timeout + DEFAULT_TIMEOUT
+    attempt = Timing().rollout_timeout + RELEASE_PATIENCE.timeout
     assert 2 * attempt <= MAX_SESSION_SECONDS, (MAX_SESSION_SECONDS, attempt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -12,23 +13,23 @@ from infra.helm_values import (
     CONTROLLER_LABELS,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
+    LOAD_BALANCER_CONTROLLER_CHART,
     METRICS_SERVER_CHART,
     METRICS_SERVER_LABELS,
-    NLB_DRAIN,
-    POST_SHUTDOWN_GRACE,
+    NLB_LOAD_BALANCER_CLASS,
     ChartRef,
-    LoadBalancerDrain,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
     metrics_server_values,
 )
+from infra.ingress_timing import INGRESS_TIMING, IngressTiming
 
 
 def test_controller_config_is_the_contracts_tuning_not_a_copy() -> None:
     custom = IngressTuning(proxy_next_upstream_tries=5)
-    drain = LoadBalancerDrain(drain=20)
-    values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom, drain=drain)
+    timing = dataclasses.replace(INGRESS_TIMING, drain=20, deregistration_delay=155)
+    values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom, timing=timing)
     assert values["controller"]["config"] == {**custom.controller_config(), "worker-shutdown-timeout": "20s"}
     default = ingress_nginx_values(replicas=2, ingress_class="nginx")
     assert default["controller"]["config"] == {**INGRESS_TUNING.controller_config(), "worker-shutdown-timeout": "30s"}
@@ -45,82 +46,78 @@ def test_controller_stays_available_through_drains_and_upgrades() -> None:
     assert controller["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
 
 
-def test_nginx_keeps_accepting_until_the_nlb_has_stopped_sending() -> None:
-    controller = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]
-    annotations = controller["service"]["annotations"]
-    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
-    interval = int(annotations[f"{prefix}healthcheck-interval"])
-    threshold = int(annotations[f"{prefix}healthcheck-unhealthy-threshold"])
-    grace = int(controller["extraArgs"]["shutdown-grace-period"])
-    assert grace > interval * threshold, "nginx would close while the NLB still sends new connections"
-    assert controller["terminationGracePeriodSeconds"] > grace + NLB_DRAIN.drain
-    assert controller["service"]["externalTrafficPolicy"] == "Local"
+PREFIX = "service.beta.kubernetes.io/aws-load-balancer-"
 
 
-# Every Service annotation kubernetes/cloud-provider-aws v1.35.2 (the in-tree controller of EKS 1.35) reads:
-# the ServiceAnnotation* constants of pkg/providers/v1/aws.go, after "service.beta.kubernetes.io/aws-load-balancer-".
-IN_TREE_ANNOTATIONS = frozenset(
-    "service.beta.kubernetes.io/aws-load-balancer-" + suffix
-    for suffix in [
-        "access-log-emit-interval",
-        "access-log-enabled",
-        "access-log-s3-bucket-name",
-        "access-log-s3-bucket-prefix",
-        "additional-resource-tags",
-        "backend-protocol",
-        "connection-draining-enabled",
-        "connection-draining-timeout",
-        "connection-idle-timeout",
-        "cross-zone-load-balancing-enabled",
-        "eip-allocations",
-        "extra-security-groups",
-        "healthcheck-healthy-threshold",
-        "healthcheck-interval",
-        "healthcheck-path",
-        "healthcheck-port",
-        "healthcheck-protocol",
-        "healthcheck-timeout",
-        "healthcheck-unhealthy-threshold",
-        "internal",
-        "private-ipv4-addresses",
-        "proxy-protocol",
-        "security-groups",
-        "ssl-cert",
-        "ssl-negotiation-policy",
-        "ssl-ports",
-        "subnets",
-        "target-group-attributes",
-        "target-node-labels",
-        "type",
-    ]
+def _attributes(annotations: dict[str, str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in annotations[f"{PREFIX}target-group-attributes"].split(","))
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        INGRESS_TIMING,
+        dataclasses.replace(INGRESS_TIMING, deregistration_propagation=170, pre_stop=180, deregistration_delay=215),
+    ],
 )
-
-
-def test_the_service_carries_only_annotations_the_in_tree_controller_reads() -> None:
-    # `aws-load-balancer-scheme` is the AWS Load Balancer Controller's: the in-tree one ignores it (its NLB is
-    # internet-facing unless `…-internal` is set), so it would only mislead a reader.
-    annotations = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]["service"]["annotations"]
-    assert set(annotations) <= IN_TREE_ANNOTATIONS, sorted(set(annotations) - IN_TREE_ANNOTATIONS)
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
-    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in annotations  # internet-facing
-
-
-def test_nginx_finishes_draining_inside_the_grace_period() -> None:
-    # ingress-nginx controller-v1.15.1 defaults worker-shutdown-timeout to 240 s: nginx would still be
-    # draining when the kubelet kills the pod at its 90 s grace period.
-    controller = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]
-    worker_shutdown = int(controller["config"]["worker-shutdown-timeout"].removesuffix("s"))
-    assert worker_shutdown == NLB_DRAIN.drain
+def test_the_controller_stops_on_the_nlbs_clock(timing: IngressTiming) -> None:
+    # What a reader of the rendered pod and Service sees: nginx is signalled only after the NLB may still
+    # open connections (preStop), and the NLB cuts only after nginx has finished (deregistration delay).
+    controller = ingress_nginx_values(replicas=2, ingress_class="nginx", timing=timing)["controller"]
+    script = controller["lifecycle"]["preStop"]["exec"]["command"][-1]
+    pre_stop = int(script.removeprefix("sleep ").split(" ")[0])
     grace = int(controller["extraArgs"]["shutdown-grace-period"])
-    assert controller["terminationGracePeriodSeconds"] > grace + worker_shutdown + POST_SHUTDOWN_GRACE
+    post = int(controller["extraArgs"]["post-shutdown-grace-period"])
+    drain = int(controller["config"]["worker-shutdown-timeout"].removesuffix("s"))
+    attributes = _attributes(controller["service"]["annotations"])
+    assert pre_stop >= timing.controller_reaction + timing.deregistration_propagation
+    assert int(attributes["deregistration_delay.timeout_seconds"]) >= pre_stop + grace + drain
+    assert attributes["deregistration_delay.connection_termination.enabled"] == "true"
+    assert controller["terminationGracePeriodSeconds"] > pre_stop + grace + drain + post
 
 
-@pytest.mark.parametrize(("interval", "threshold"), [(5, 2), (10, 3), (30, 2)])
-def test_drain_arithmetic_follows_the_health_check(interval: int, threshold: int) -> None:
-    drain = LoadBalancerDrain(health_check_interval=interval, unhealthy_threshold=threshold)
-    assert drain.detection == interval * threshold
-    assert drain.shutdown_grace == drain.detection + drain.propagation_margin
-    assert drain.termination_grace > drain.shutdown_grace + drain.drain
+def test_the_charts_prestop_is_replaced() -> None:
+    # The chart's default preStop, /wait-shutdown, signals the controller at once: /healthz fails while the
+    # NLB still sends new connections (the defect this design removes).
+    lifecycle = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]["lifecycle"]
+    # One handler (Helm merges maps: a `sleep` beside the chart's `exec` would be two, which is refused).
+    assert lifecycle == {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 130 && exec /wait-shutdown"]}}}
+
+
+def test_the_service_is_an_nlb_with_ip_targets_owned_by_the_load_balancer_controller() -> None:
+    service = ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]["service"]
+    annotations = service["annotations"]
+    assert service["loadBalancerClass"] == NLB_LOAD_BALANCER_CLASS == "service.k8s.aws/nlb"
+    assert annotations[f"{PREFIX}nlb-target-type"] == "ip"
+    assert annotations[f"{PREFIX}scheme"] == "internet-facing"  # the controller's default is internal
+    assert annotations[f"{PREFIX}healthcheck-path"] == "/healthz"
+    assert annotations[f"{PREFIX}healthcheck-port"] == "10254"
+    assert annotations[f"{PREFIX}healthcheck-protocol"] == "http"
+    assert service["allocateLoadBalancerNodePorts"] is False
+    # The in-tree controller's type annotation would make both controllers claim the Service.
+    assert f"{PREFIX}type" not in annotations
+
+
+def test_an_unhealthy_target_is_not_reset_while_nginx_drains() -> None:
+    attributes = _attributes(
+        ingress_nginx_values(replicas=2, ingress_class="nginx")["controller"]["service"]["annotations"]
+    )
+    assert attributes["target_health_state.unhealthy.connection_termination.enabled"] == "false"
+    assert (
+        int(attributes["target_health_state.unhealthy.draining_interval_seconds"])
+        >= INGRESS_TIMING.shutdown_grace + INGRESS_TIMING.drain
+    )
+    assert attributes["preserve_client_ip.enabled"] == "true"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"pre_stop": 100}, {"deregistration_delay": 4000}, {"shutdown_grace": 5.5, "deregistration_delay": 166}],
+    ids=["prestop-short", "delay-beyond-aws", "fraction"],
+)
+def test_unsound_timing_is_refused_before_any_chart_sees_it(broken: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="ingress timing is unsound"):
+        ingress_nginx_values(replicas=2, ingress_class="nginx", timing=dataclasses.replace(INGRESS_TIMING, **broken))
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
@@ -138,7 +135,11 @@ def test_metrics_server_stays_available_through_drains_and_upgrades(replicas: in
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
 
 
-@pytest.mark.parametrize("chart", [INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "chart",
+    [INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART, LOAD_BALANCER_CONTROLLER_CHART],
+    ids=lambda c: c.name,
+)
 def test_every_chart_is_pinned_to_one_exact_version(chart: ChartRef) -> None:
     # A range ("3.13.x", "^3.12") would let Helm upgrade the platform without a preview showing it.
     assert re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version), f"{chart.name} {chart.version!r} is not one version"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from app.contract import AppSettings
-from app.smoke import DEFAULT_CONSECUTIVE, DEFAULT_TIMEOUT
+from app.timing import Timing
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
 from localenv import LocalEnvironment
@@ -144,19 +143,42 @@ def test_the_engines_provider_host_runs_the_stored_provider_where_the_engine_sta
         host.delete(URN, id_, outs)  # `pulumi destroy`: the provider comes from the state
 
 
-def test_args_from_settings_are_sized_to_the_stack() -> None:
-    app = AppSettings(image_repository="example-app", image_tag="v1.2.3", host="example-app.example.com")
+@pytest.mark.parametrize(
+    ("replicas", "progress_deadline", "consecutive", "timeout"),
+    [
+        (2, 300, 5, 335.0),  # at least the release patience's 5 in a row; a rollout may take 300 + grace 35 s
+        (3, 300, 6, 335.0),  # two answers from each pod in a row
+        (5, 300, 10, 335.0),
+        (3, 60, 6, 120.0),  # a quick rollout still waits the release patience's 120 s (DNS, first certificate)
+    ],
+)
+def test_args_from_settings_are_sized_to_the_stack(
+    replicas: int, progress_deadline: int, consecutive: int, timeout: float
+) -> None:
+    app = AppSettings(
+        image_repository="example-app",
+        image_tag="v1.2.3",
+        host="example-app.example.com",
+        replicas=replicas,
+        max_replicas=max(replicas, 6),
+        timing=Timing(progress_deadline=progress_deadline),
+    )
     args = smoke_test_args(app, "https://example-app.example.com")
-    assert args.expected_version == "v1.2.3"
-    assert args.consecutive == max(DEFAULT_CONSECUTIVE, 2 * app.replicas)
-    assert args.timeout == max(DEFAULT_TIMEOUT, app.timing.rollout_timeout)
-    wide = smoke_test_args(dataclasses.replace(app, replicas=5), "https://example-app.example.com")
-    assert wide.consecutive == 10
+    assert (args.expected_version, args.consecutive, args.timeout) == ("v1.2.3", consecutive, timeout)
 
 
-def test_impossible_args_are_refused_with_the_values() -> None:
-    with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
-        SmokeTest("smoke", SmokeTestArgs(base_url="https://x.example.com", expected_version="v1", consecutive=0))
+@pytest.mark.parametrize(
+    ("patience", "refusal"),
+    [
+        ({"consecutive": 0}, "consecutive must be ≥ 1, got 0"),
+        ({"interval": 0.0}, "interval must be > 0 s, got 0.0"),
+        ({"consecutive": 10, "timeout": 5.0}, "timeout 5 s is shorter than 10 polls 1 s apart"),
+    ],
+)
+def test_impossible_args_are_refused_with_the_values(patience: dict[str, float], refusal: str) -> None:
+    args = SmokeTestArgs(base_url="https://x.example.com", expected_version="v1", **patience)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"smoke test smoke: {refusal}"):
+        SmokeTest("smoke", args)
 
 
 def test_smoke_resource_runs_after_the_deployment_and_the_ingress() -> None:

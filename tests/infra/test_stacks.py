@@ -124,7 +124,7 @@ def test_kubeconfig_reaches_the_provider_only_as_a_secret(stack: str, stack_grap
 def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     releases = {r.inputs["name"]: r.inputs for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
-    assert set(releases) == {"ingress-nginx", "cert-manager", "metrics-server"}
+    assert set(releases) == {"ingress-nginx", "cert-manager", "metrics-server", "aws-load-balancer-controller"}
     nginx, certs = releases["ingress-nginx"], releases["cert-manager"]
     assert (nginx["chart"], nginx["version"]) == (INGRESS_NGINX_CHART.name, "4.15.1")
     assert nginx["repositoryOpts"]["repo"] == INGRESS_NGINX_CHART.repository
@@ -136,7 +136,13 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     assert controller["minAvailable"] == 1  # the chart's PodDisruptionBudget
     assert controller["affinity"]["podAntiAffinity"]
     assert controller["metrics"]["enabled"] is True
-    assert controller["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert controller["service"]["loadBalancerClass"] == "service.k8s.aws/nlb"  # the AWS Load Balancer Controller's
+    assert controller["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    # The controller pods' namespace asks for target-health readiness gates.
+    (namespace,) = [
+        n for n in graph.of_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == nginx["namespace"]
+    ]
+    assert namespace.inputs["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
     assert nginx["atomic"] is True and certs["atomic"] is True
 
 

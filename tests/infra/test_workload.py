@@ -19,6 +19,7 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 
 from app.contract import AppSettings, render
+from app.timing import Timing
 from infra.workload import (
     RESOURCE_CLASSES,
     Workload,
@@ -209,11 +210,11 @@ def _differences(old: Any, new: Any, path: str = "") -> Iterator[str]:
 
 
 def test_a_stuck_rollout_fails_pulumi_up_after_the_progress_deadline(v1: Recording) -> None:
-    timing = settings().timing
     deployment = app_objects(v1)["app-deployment"]
-    expected = f"{timing.progress_deadline + timing.termination_grace}s"
-    assert deployment.custom_timeouts == {"create": expected, "update": expected}
-    assert rollout_timeouts(settings()).update == f"{timing.rollout_timeout}s"
+    # progressDeadlineSeconds 300 + one pod's grace 35 s (preStop 10 + gunicorn 20 + margin 5)
+    assert deployment.custom_timeouts == {"create": "335s", "update": "335s"}
+    quick = settings(timing=Timing(progress_deadline=60, pre_stop=6, graceful_timeout=10, shutdown_margin=2))
+    assert rollout_timeouts(quick).update == f"{60 + 6 + 10 + 2}s"
     others = [r for name, r in app_objects(v1).items() if name != "app-deployment"]
     assert all(r.custom_timeouts == {"create": "", "update": ""} for r in others)
 

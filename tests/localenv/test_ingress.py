@@ -10,7 +10,7 @@ import pytest
 from app.contract.ingress import INGRESS_TUNING
 from localenv import LocalEnvError, LocalEnvironment
 from localenv import ingress as ingress_module
-from localenv.ingress import nginx_conf
+from localenv.ingress import UPSTREAM_STATUS_HEADER, nginx_conf
 
 
 def test_conf_uses_the_platform_values_and_a_loopback_only_admin(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_conf_uses_the_platform_values_and_a_loopback_only_admin(tmp_path: Path)
         f"keepalive {t.upstream_keepalive_connections};",
         f"keepalive_timeout {t.upstream_keepalive_timeout}s;",
         f"keepalive_requests {t.upstream_keepalive_requests};",
-        "add_header X-Upstream-Status $upstream_status always;",
+        f"add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;",
         "listen 127.0.0.1:8080;",
         "listen 127.0.0.1:9000;",
         "allow 127.0.0.1;",

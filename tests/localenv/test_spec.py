@@ -66,6 +66,8 @@ def test_contract_dict_is_read_field_by_field() -> None:
     assert template.startup_probe is not None
     assert template.startup_probe.failure_threshold == LOCAL_TIMING.startup_failure_threshold
     assert dict(template.env)["GRACEFUL_TIMEOUT"] == str(LOCAL_TIMING.graceful_timeout)
+    # The local controller bounds a rollout as a deploy tool on EKS does (infra/workload.py custom timeouts).
+    assert spec.rollout_timeout == LOCAL_TIMING.rollout_timeout
 
 
 def test_naive_dict_has_no_gates() -> None:

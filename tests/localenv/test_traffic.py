@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING
-from localenv.traffic import Traffic, TrafficError, TrafficPlan, loopback_problem
+from localenv.ingress import UPSTREAM_STATUS_HEADER
+from localenv.traffic import Traffic, TrafficError, TrafficPlan, loopback_problem, percentile
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,7 +128,7 @@ http {{
       proxy_set_header Connection "";
       proxy_next_upstream {tuning.proxy_next_upstream};
       proxy_next_upstream_tries {tuning.proxy_next_upstream_tries};
-      add_header X-Upstream-Status $upstream_status always;
+      add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;
     }}
   }}
 }}
@@ -201,6 +205,77 @@ def test_refuses_unbounded_or_empty_plans(field: str, value: float, named: str) 
         TrafficPlan(url="http://127.0.0.1:1/", **{field: value})  # type: ignore[arg-type]
     with pytest.raises(TrafficError, match="at least one client"):
         TrafficPlan(url="http://127.0.0.1:1/", keepalive_clients=0, fresh_clients=0)
+
+
+# -- what a report reads from the answers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([float(n) for n in range(1, 101)], 0.50, 50.0),
+        ([float(n) for n in range(1, 101)], 0.99, 99.0),
+        ([float(n) for n in range(1, 101)], 1.00, 100.0),
+        ([3.0, 1.0, 2.0], 0.50, 2.0),  # unsorted input
+        ([10.0, 20.0], 0.50, 10.0),  # nearest rank, never a value between two samples (15)
+        ([10.0, 20.0], 0.51, 20.0),
+        ([7.0], 0.99, 7.0),
+        ([4.0, 5.0], 0.0, 4.0),
+    ],
+)
+def test_percentiles_are_nearest_rank_a_latency_some_request_really_had(
+    values: list[float], fraction: float, expected: float
+) -> None:
+    assert percentile(values, fraction) == expected
+
+
+def test_no_samples_have_no_percentile() -> None:
+    assert math.isnan(percentile([], 0.99))
+
+
+@contextlib.contextmanager
+def page_server(body: str) -> Iterator[str]:
+    """A loopback HTTP server answering every GET with `body` as text/html; yields its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("body", "version"),
+    [
+        ('<p class="version" id="version">v1.2.3</p>', "v1.2.3"),
+        ('<p id="version" class="version">v1.2.3</p>', "v1.2.3"),  # attributes in another order
+        ('<p id="version"> <b>v1.2.3</b> </p>', "v1.2.3"),  # markup and whitespace around the version
+        ("<p>v1.2.3</p>", None),  # no version element: unknown, not guessed
+    ],
+)
+def test_the_page_tells_which_version_answered_as_the_smoke_checks_read_it(body: str, version: str | None) -> None:
+    with page_server(f"<!doctype html><html><body>{body}</body></html>") as url:
+        plan = TrafficPlan(url=url, keepalive_clients=1, fresh_clients=0, max_requests=3, max_seconds=10)
+        with Traffic(plan) as traffic:
+            assert traffic.wait(timeout=10)
+    report = traffic.report
+    assert report.by_status == {200: 3}
+    assert [r.version for r in report.responses] == [version] * 3
 
 
 # -- real processes --------------------------------------------------------------------------------

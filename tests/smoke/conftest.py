@@ -16,14 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.smoke import (
-    DEFAULT_CONSECUTIVE,
-    DEFAULT_INTERVAL,
-    DEFAULT_TIMEOUT,
-    CheckResult,
-    validate_base_url,
-    wait_for_version,
-)
+from app.smoke import RELEASE_PATIENCE, CheckResult, Patience, validate_base_url, wait_for_version
 from app.version import is_valid_tag
 from localenv import LocalEnvironment, RolloutResult
 
@@ -39,9 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expected-version", default=None, help="the image tag that must be answering, e.g. v1.2.3")
     group.addoption("--ca-bundle", default=None, help="PEM file of CAs to trust (e.g. Let's Encrypt staging roots)")
     group.addoption(
-        "--smoke-consecutive", type=int, default=DEFAULT_CONSECUTIVE, help="matching /version answers in a row"
+        "--smoke-consecutive", type=int, default=RELEASE_PATIENCE.consecutive, help="matching /version answers in a row"
     )
-    group.addoption("--smoke-timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the version")
+    group.addoption(
+        "--smoke-timeout", type=float, default=RELEASE_PATIENCE.timeout, help="seconds to wait for the version"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,8 +54,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--base-url needs --expected-version: the image tag that should answer, e.g. v1.2.3")
     if not is_valid_tag(version):
         raise pytest.UsageError(f"--expected-version {version!r} is not an image tag; use the release tag, e.g. v1.2.3")
-    if config.getoption("--smoke-consecutive") < 1:
-        raise pytest.UsageError("--smoke-consecutive must be ≥ 1")
+    try:
+        _patience(config)
+    except ValueError as error:
+        raise pytest.UsageError(f"--smoke-consecutive/--smoke-timeout: {error}") from None
+
+
+def _patience(config: pytest.Config) -> Patience:
+    """How hard the suite looks at a deployed environment: its options over the release patience."""
+    return Patience(
+        consecutive=config.getoption("--smoke-consecutive"),
+        timeout=config.getoption("--smoke-timeout"),
+        interval=RELEASE_PATIENCE.interval,
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -82,9 +88,7 @@ class Release:
     base_url: str
     expected_version: str
     verify: bool | str = True
-    consecutive: int = DEFAULT_CONSECUTIVE
-    timeout: float = DEFAULT_TIMEOUT
-    interval: float = DEFAULT_INTERVAL
+    patience: Patience = RELEASE_PATIENCE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,7 +109,9 @@ def local_rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRol
         polled: list[CheckResult] = []
         poller = threading.Thread(
             target=lambda: polled.append(
-                wait_for_version(env.url, LOCAL_RELEASED_VERSION, consecutive=4, timeout=60, interval=0.05)
+                wait_for_version(
+                    env.url, LOCAL_RELEASED_VERSION, patience=Patience(consecutive=4, timeout=60, interval=0.05)
+                )
             )
         )
         poller.start()
@@ -115,7 +121,9 @@ def local_rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRol
             poller.join(timeout=90)
         assert rollout.ok, rollout.message
         release = Release(
-            base_url=env.url, expected_version=LOCAL_RELEASED_VERSION, consecutive=2 * LOCAL_REPLICAS, timeout=30
+            base_url=env.url,
+            expected_version=LOCAL_RELEASED_VERSION,
+            patience=Patience(consecutive=2 * LOCAL_REPLICAS, timeout=30, interval=RELEASE_PATIENCE.interval),
         )
         yield LocalRollout(release=release, rollout=rollout, polled_during_rollout=polled[0])
 
@@ -132,6 +140,5 @@ def release(request: pytest.FixtureRequest) -> Release:
         base_url=base_url,
         expected_version=config.getoption("--expected-version"),
         verify=config.getoption("--ca-bundle") or True,
-        consecutive=config.getoption("--smoke-consecutive"),
-        timeout=config.getoption("--smoke-timeout"),
+        patience=_patience(config),
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from app import smoke
+from app.contract.canary import canary_replicas
+from localenv.profile import DEFAULT_REPLICAS
 from tests.smoke.appserver import RunningApp, make_certificate, serve_app
 from tests.smoke.conftest import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 
@@ -77,7 +79,9 @@ def healthy_release(version_for: Callable[[int], str]) -> Route:
 
 @pytest.mark.process
 def test_release_passes_against_the_real_app(app_v1: RunningApp) -> None:
-    report = smoke.check_release(app_v1.url, "v1.0.0", consecutive=3, timeout=10, interval=0.05)
+    report = smoke.check_release(
+        app_v1.url, "v1.0.0", patience=smoke.Patience(consecutive=3, timeout=10, interval=0.05)
+    )
     assert report.ok, report.message()
     assert report.problems == []
     assert [o.seen for o in report.observations if o.check == "version"] == ["v1.0.0"] * 3
@@ -89,7 +93,9 @@ def test_release_passes_against_the_real_app(app_v1: RunningApp) -> None:
 @pytest.mark.process
 def test_wrong_expected_version_fails_within_the_timeout_and_says_what_it_saw(app_v1: RunningApp) -> None:
     started = time.monotonic()
-    report = smoke.check_release(app_v1.url, "v2.0.0", consecutive=3, timeout=1.0, interval=0.1)
+    report = smoke.check_release(
+        app_v1.url, "v2.0.0", patience=smoke.Patience(consecutive=3, timeout=1.0, interval=0.1)
+    )
     took = time.monotonic() - started
     assert not report.ok
     assert took < 1.0 + smoke.REQUEST_TIMEOUT
@@ -110,14 +116,21 @@ def test_https_with_an_untrusted_certificate_is_reported_as_a_tls_problem(
     certificate = make_certificate(tmp_path / "tls")
     with serve_app("v1.0.0", tmp_path, certfile=certificate.certfile, keyfile=certificate.keyfile) as running:
         assert running.url.startswith("https://")
-        untrusted = smoke.check_release(running.url, "v1.0.0", consecutive=2, timeout=0.5, interval=0.1)
+        untrusted = smoke.check_release(
+            running.url, "v1.0.0", patience=smoke.Patience(consecutive=2, timeout=0.5, interval=0.1)
+        )
         trusted = smoke.check_release(
-            running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1, verify=str(certificate.certfile)
+            running.url,
+            "v1.0.0",
+            patience=smoke.Patience(consecutive=2, timeout=5, interval=0.1),
+            verify=str(certificate.certfile),
         )
         direct = smoke.check_tls(running.url)
         # How `pulumi up` trusts int's Let's Encrypt staging chain: the provider inherits the environment.
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.certfile))
-        from_environment = smoke.check_release(running.url, "v1.0.0", consecutive=2, timeout=5, interval=0.1)
+        from_environment = smoke.check_release(
+            running.url, "v1.0.0", patience=smoke.Patience(consecutive=2, timeout=5, interval=0.1)
+        )
     assert from_environment.ok, from_environment.message()
     assert not untrusted.ok
     tls_problems = [p for p in untrusted.problems if p.startswith("TLS did not verify for 127.0.0.1")]
@@ -137,14 +150,14 @@ def test_tls_check_has_nothing_to_verify_on_plain_http() -> None:
 def test_waits_while_the_old_version_still_answers() -> None:
     # The first five answers come from the old release, as during a rollout.
     with scripted_server(healthy_release(lambda n: "v1" if n < 5 else "v2")) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=3, timeout=10, interval=0.01)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=3, timeout=10, interval=0.01))
     assert result.ok, result.problems
     assert [o.seen for o in result.observations] == ["v1"] * 5 + ["v2"] * 3
 
 
 def test_alternating_versions_never_count_as_consecutive() -> None:
     with scripted_server(healthy_release(lambda n: ("v1", "v2")[n % 2])) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=2, timeout=0.5, interval=0.01)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=2, timeout=0.5, interval=0.01))
     assert not result.ok
     assert "longest run 1" in result.problems[0]
     assert "v2 ×" in result.problems[0] and "v1 ×" in result.problems[0]
@@ -159,7 +172,7 @@ def test_broken_release_reports_every_problem_at_once() -> None:
         return 200, "text/html", "<html><body>welcome</body></html>"
 
     with scripted_server(route) as url:
-        report = smoke.check_release(url, "v2", consecutive=1, timeout=0.2, interval=0.05)
+        report = smoke.check_release(url, "v2", patience=smoke.Patience(consecutive=1, timeout=0.2, interval=0.05))
     assert not report.ok
     version_problem, health_problem, page_problem = report.problems
     assert "saw: (not JSON) ×" in version_problem
@@ -174,7 +187,7 @@ def test_error_status_and_missing_field_are_observed_not_raised() -> None:
         return 200, "application/json", json.dumps({"commit": "abc"})
 
     with scripted_server(route) as url:
-        result = smoke.wait_for_version(url, "v2", consecutive=1, timeout=0.1, interval=0.05)
+        result = smoke.wait_for_version(url, "v2", patience=smoke.Patience(consecutive=1, timeout=0.1, interval=0.05))
     assert [o.status for o in result.observations][:2] == [502, 200]
     assert result.observations[0].seen == "<h1>502 Bad Gateway</h1>"
     assert result.observations[1].seen == "(no version field)"
@@ -185,7 +198,9 @@ def test_nothing_listening_is_no_answer() -> None:
     with socket.socket() as probe:  # a port the kernel just handed out and nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    report = smoke.check_release(f"http://127.0.0.1:{port}", "v1", consecutive=1, timeout=0.1, interval=0.05)
+    report = smoke.check_release(
+        f"http://127.0.0.1:{port}", "v1", patience=smoke.Patience(consecutive=1, timeout=0.1, interval=0.05)
+    )
     assert not report.ok
     assert "no answer (ConnectionError" in report.problems[0]
     assert report.problems[1].startswith("/healthz gave no answer")
@@ -206,9 +221,33 @@ def test_unusable_base_url_is_one_clear_problem(url: str, words: str) -> None:
     assert report.observations == []
 
 
-def test_consecutive_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="consecutive must be ≥ 1"):
-        smoke.wait_for_version("http://127.0.0.1:1", "v1", consecutive=0)
+@pytest.mark.parametrize(
+    ("consecutive", "timeout", "interval", "refusal"),
+    [
+        (0, 10.0, 1.0, "consecutive must be ≥ 1"),
+        (3, 10.0, 0.0, "interval must be > 0 s"),
+        (5, 4.9, 1.0, "timeout 4.9 s is shorter than 5 polls 1 s apart"),  # the streak could never complete
+    ],
+)
+def test_a_patience_that_could_never_pass_is_refused(
+    consecutive: int, timeout: float, interval: float, refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        smoke.Patience(consecutive=consecutive, timeout=timeout, interval=interval)
+
+
+def test_a_patience_just_long_enough_for_its_streak_is_accepted() -> None:
+    assert smoke.Patience(consecutive=5, timeout=5.0, interval=1.0).problem() is None
+
+
+def test_local_patience_sees_every_local_pod_in_its_streak() -> None:
+    # One local nginx round-robins over the ready pods: a streak at least as long as the pods means each
+    # of them answered the new version (every stable pod; every canary pod even at 100 %).
+    assert smoke.LOCAL_RELEASE_PATIENCE.consecutive >= DEFAULT_REPLICAS
+    assert smoke.LOCAL_CANARY_PATIENCE.consecutive >= canary_replicas(DEFAULT_REPLICAS, 100)
+    # The same checks at a human scale: the local ones give up sooner.
+    assert smoke.LOCAL_RELEASE_PATIENCE.timeout < smoke.RELEASE_PATIENCE.timeout
+    assert smoke.LOCAL_CANARY_PATIENCE.timeout < smoke.CANARY_PATIENCE.timeout
 
 
 def test_page_version_reads_the_version_element_only() -> None:
@@ -227,6 +266,10 @@ def test_command_line_exit_codes(app_v1: RunningApp, capsys: pytest.CaptureFixtu
         smoke.main([app_v1.url, "v1.0.0", "--consecutive", "0"])
     assert usage.value.code == 2
     assert "--consecutive must be ≥ 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        smoke.main([app_v1.url, "v1.0.0", "--consecutive", "5", "--timeout", "2", "--interval", "1"])
+    assert usage.value.code == 2
+    assert "--timeout 2 s is shorter than 5 polls 1 s apart" in capsys.readouterr().err
 
 
 @pytest.mark.process

@@ -25,13 +25,11 @@ def test_version_reports_the_release_on_consecutive_requests(release: Release) -
     result = smoke.wait_for_version(
         release.base_url,
         release.expected_version,
-        consecutive=release.consecutive,
-        timeout=release.timeout,
-        interval=release.interval,
+        patience=release.patience,
         verify=release.verify,
     )
     _require(result)
-    last = result.observations[-release.consecutive :]
+    last = result.observations[-release.patience.consecutive :]
     assert {o.seen for o in last} == {release.expected_version}
 
 

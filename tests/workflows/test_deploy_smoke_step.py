@@ -101,7 +101,7 @@ def test_a_wrong_version_fails_the_step_and_the_summary_names_the_check(
         URL=running.url,
         RELEASE_TAG="v7.7.8",
         SMOKE_CA_BUNDLE=str(ca_bundle),
-        PYTEST_ADDOPTS="--smoke-timeout=2",  # the deployed app will never turn into v7.7.8
+        PYTEST_ADDOPTS="--smoke-timeout=2 --smoke-consecutive=1",  # the deployed app will never turn into v7.7.8
     )
     assert result.returncode != 0
     text = _summary(
@@ -119,7 +119,7 @@ def test_without_the_ca_bundle_an_untrusted_certificate_fails(workspace: Path, a
         _step("rollback-smoke")["run"],
         URL=running.url,
         PREVIOUS_TAG=VERSION,
-        PYTEST_ADDOPTS="--smoke-timeout=2",
+        PYTEST_ADDOPTS="--smoke-timeout=2 --smoke-consecutive=1",
     )
     assert result.returncode != 0
     assert "TLS" in result.stdout

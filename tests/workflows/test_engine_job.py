@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +36,6 @@ def test_the_job_needs_nothing_from_the_cloud(engine: dict[str, Any]) -> None:
     text = str(engine)
     for reach in ("secrets.", "vars.", "aws-actions/", "cloud-url", "PULUMI_ACCESS_TOKEN"):
         assert reach not in text, reach
-
-
-def test_the_script_passes_shellcheck() -> None:
-    shellcheck = Path(sys.executable).parent / "shellcheck"  # from its wheel in requirements.txt
-    if not shellcheck.is_file():
-        pytest.fail(f"{shellcheck} is not installed; run `make setup`.")
-    result = subprocess.run([str(shellcheck), str(SCRIPT)], capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert os.access(SCRIPT, os.X_OK), "the job runs it as .ci/engine-check.sh"
 
 
 def test_without_the_cli_the_script_says_what_to_install(tmp_path: Path) -> None:

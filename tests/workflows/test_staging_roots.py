@@ -355,8 +355,9 @@ def test_a_release_signed_by_a_staging_root_passes_both_smoke_checks_with_the_bu
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root")}
     # What the SmokeTest provider runs inside `pulumi up`: verify=True, so requests reads REQUESTS_CA_BUNDLE.
     provider_check = (
-        "import sys; from app.smoke import check_release; "
-        "r = check_release(sys.argv[1], sys.argv[2], consecutive=2, timeout=float(sys.argv[3]), interval=0.1); "
+        "import sys; from app.smoke import Patience, check_release; "
+        "r = check_release(sys.argv[1], sys.argv[2], patience=Patience(consecutive=2, timeout=float(sys.argv[3]), "
+        "interval=0.1)); "
         "print(r.message()); sys.exit(0 if r.ok else 1)"
     )
     with serve_app(VERSION, tmp_path / "logs", certfile=leaf.certfile, keyfile=leaf.keyfile) as running:
