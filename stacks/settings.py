@@ -7,9 +7,10 @@ or stops the program with one message listing every problem, each naming its con
     settings.network.zones              # 3 in prd, 2 in int/stg (from Pulumi.<stack>.yaml)
     Network(env, settings.network_args())   # components get their Args from here, plus other components' Outputs
 
-Defaults live in Pulumi.yaml (the CLI merges them into each stack's config); environment differences
-live only in Pulumi.<stack>.yaml, committed: CI and operators read the same file (README "Settings").
-Rules for production stacks hang off the `production` setting, never off a stack's name.
+Every key is declared once, in `stacks/schema.py` (type, default, bounds, production rule, description);
+Pulumi.yaml's declarations are generated from it, and environment differences live only in
+Pulumi.<stack>.yaml, committed: CI and operators read the same file (README "Settings"). A key the
+schema does not declare is refused, naming the closest one.
 
 Two things besides config decide what a run may do, both read once next to the config and passed in:
 Pulumi.yaml's placeholders (`domain: example.com`) are refused unless a test opts in with
@@ -20,69 +21,61 @@ keep the CI roles it runs as.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
-from app.contract.settings import is_hostname
-from infra import cidr
-from infra.addons import ADDON_VERSIONS
 from infra.ci_access import CI_ROLE_KINDS, CiAccessArgs, ci_role_name
-from infra.ci_policy import (
-    is_bucket_name,
-    is_ecr_repository_url,
-    is_github_oidc_provider_arn,
-    is_github_repository,
-    is_kms_key_arn,
-    repository_arn,
-)
+from infra.ci_policy import repository_arn
 from infra.cluster import ClusterArgs
 from infra.dns import DnsArgs
-from infra.helm_values import LETS_ENCRYPT_SERVERS, issuer_name
+from infra.helm_values import issuer_name
 from infra.network import NetworkArgs
-from infra.node_types import NODE_INSTANCE_TYPES
 from infra.platform import CertIssuersArgs, IngressControllerArgs, LoadBalancerControllerArgs, MetricsServerArgs
-from infra.policy import is_placeholder_name
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
+from stacks.schema import (
+    APP_FIELDS,
+    CONFIG_KEYS,
+    POLICY_FIELDS,
+    PROJECT,
+    SUPPORTED_KUBERNETES_VERSIONS,
+    CiJob,
+    Run,
+    StackConfig,
+    contract_keys,
+    names_a_key,
+    stand_in,
+    validate_config,
+)
 
-PROJECT = "example-app"
-SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
-"""Inside EKS standard support, ingress-nginx 1.15 (1.31–1.35) and cert-manager 1.21 (1.33–1.36)."""
-PRODUCTION_MIN_ZONES = 3
-PRODUCTION_MIN_REPLICAS = 3
-MIN_NODES = 2
-MIN_INGRESS_REPLICAS = 2
-MIN_METRICS_SERVER_REPLICAS = 2
-MIN_NODE_DISK_GB = 20
-CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
-"""The retention periods CloudWatch Logs accepts."""
+__all__ = [  # the schema's names the program's callers and tests read from here
+    "CONFIG_KEYS",
+    "PLATFORM_PHASE_TAG",
+    "PROJECT",
+    "SUPPORTED_KUBERNETES_VERSIONS",
+    "CiJob",
+    "CiSettings",
+    "ClusterSettings",
+    "DnsSettings",
+    "NetworkSettings",
+    "PlatformSettings",
+    "StackSettings",
+    "load_settings",
+    "parse_settings",
+    "read_ci_job",
+    "read_config",
+]
+
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_ROLE_NAME = re.compile(r"[\w+=,.@/-]{1,512}")
-
-APP_KEYS = {
-    "replicas": "replicas",
-    "maxReplicas": "max_replicas",
-    "cpuRequest": "cpu_request",
-    "cpuLimit": "cpu_limit",
-    "memoryRequest": "memory_request",
-    "memoryLimit": "memory_limit",
-    "workers": "workers",
-    "threads": "threads",
-}
-"""Config keys that become AppSettings fields (app/contract/settings.py), config name → field name."""
-APP_COUNT_KEYS = ("replicas", "maxReplicas", "workers", "threads")
-"""App keys holding whole numbers; the others are Kubernetes quantities and stay text ("1" CPU)."""
+PLATFORM_PHASE_TAG = "no-release-yet"
+"""The stand-in image tag of a stack in its platform phase: it checks the other app settings and is never deployed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,73 +291,6 @@ class StackSettings:
         )
 
 
-class _Reader:
-    """Reads typed values from raw config strings, collecting every problem instead of stopping."""
-
-    def __init__(self, raw: Mapping[str, str | None], project: str) -> None:
-        self.raw = raw
-        self.project = project
-        self.problems: list[str] = []
-
-    def key(self, name: str) -> str:
-        return f"{self.project}:{name}"
-
-    def _present(self, name: str, how: str = "") -> str | None:
-        value = self.raw.get(name)
-        if value is None:
-            how = how or f"pulumi config set {name} <value>"
-            self.problems.append(f"{self.key(name)} is not set: `{how}`")
-        return value
-
-    def text(self, name: str, *, optional: bool = False) -> str:
-        if optional:
-            return self.raw.get(name) or ""
-        value = self._present(name)
-        if value is not None and not value.strip():
-            self.problems.append(f"{self.key(name)} is empty: `pulumi config set {name} <value>`")
-        return (value or "").strip()
-
-    def whole(self, name: str, minimum: int = 0) -> int:
-        value = self._present(name)
-        if value is None:
-            return minimum
-        try:
-            number = int(float(value)) if float(value).is_integer() else None
-        except ValueError:
-            number = None
-        if number is None:
-            self.problems.append(f"{self.key(name)} must be a whole number, got {value!r}")
-            return minimum
-        if number < minimum:
-            self.problems.append(f"{self.key(name)} must be ≥ {minimum}, got {number}")
-        return number
-
-    def flag(self, name: str) -> bool:
-        value = self._present(name)
-        if value is None:
-            return False
-        if value.strip().lower() not in ("true", "false"):
-            self.problems.append(f"{self.key(name)} must be true or false, got {value!r}")
-        return value.strip().lower() == "true"
-
-    def texts(self, name: str) -> tuple[str, ...]:
-        value = self._present(name, f"pulumi config set --path '{name}[0]' <value>")
-        if value is None:
-            return ()
-        try:
-            items = json.loads(value)
-        except json.JSONDecodeError:
-            items = None
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            self.problems.append(f"{self.key(name)} must be a list of strings, got {value!r}")
-            return ()
-        return tuple(items)
-
-    def check(self, ok: bool, name: str, message: str) -> None:
-        if not ok:
-            self.problems.append(f"{self.key(name)} {message}")
-
-
 def parse_settings(
     raw: Mapping[str, str | None],
     *,
@@ -375,377 +301,107 @@ def parse_settings(
 ) -> StackSettings:
     """Typed settings from raw config strings (JSON for lists); raises SettingsError listing every problem.
 
-    `ci_job` is the GitHub Actions job running the program (`read_ci_job`), None on an operator's machine.
-    `allow_placeholders` lets tests run Pulumi.yaml's placeholder domain and contact; only code can set it.
+    `raw` holds every key of the project's namespace the stack sets, without the `example-app:` prefix
+    (None: not set). `ci_job` is the GitHub Actions job running the program (`read_ci_job`), None on an
+    operator's machine. `allow_placeholders` lets tests run Pulumi.yaml's placeholder domain and contact;
+    only code can set it.
     """
-    read = _Reader(raw, PROJECT)
+    values = {key: value for key, value in raw.items() if value is not None}
+    problems: list[str] = []
     if not region or not _REGION.fullmatch(region):
-        read.problems.append(f"aws:region {region!r} is not an AWS region: `pulumi config set aws:region eu-west-1`")
-    production = read.flag("production")
-    network = _network(read, production)
-    cluster = _cluster(read, stack, network, production)
-    platform = _platform(read, production)
-    dns = _dns(read)
-    ci = _ci(read)
-    _registry(read)
-    if not allow_placeholders:
-        _placeholders(read, stack, dns, platform)
-    if ci_job is not None:
-        _keeps_ci_access(read, stack, ci, ci_job)
-    read.problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
-    platform_only = _platform_only(read)
-    app = _app(read, production, dns.host, platform.cluster_issuer)
-    release = _release(read)
-    if read.problems or app is None or release is None:
-        raise SettingsError(read.problems)
+        problems.append(f"aws:region {region!r} is not an AWS region: `pulumi config set aws:region eu-west-1`")
+    problems.extend(f"stack name: {p}" for p in tag_problems(resource_tags(PROJECT, stack)))
+    verdict = validate_config(values, run=Run(stack=stack, allow_placeholders=allow_placeholders, ci_job=ci_job))
+    problems.extend(verdict.problems)
+    # The deployment contract judges the app and release keys; while other keys have problems it judges the
+    # accepted ones (refused keys at their defaults), and says nothing about a key already refused.
+    config, defaulted = (verdict.config, frozenset[str]()) if verdict.config else stand_in(values, verdict.refused)
+    app, release, contract_problems = _contract(config)
+    problems.extend(p for p in contract_problems if not names_a_key(p, defaulted))
+    if problems or verdict.config is None or app is None or release is None:
+        raise SettingsError(problems)
+    return _settings(config, stack=stack, region=region or "", app=app, release=release)
+
+
+def _contract(config: StackConfig) -> tuple[AppSettings | None, CanaryRelease | None, list[str]]:
+    """The app's settings and release policy from the contract's own classes, or their problems by config key."""
+    problems: list[str] = []
+    app = release = None
+    try:
+        values = {name: getattr(config, name) for name in APP_FIELDS}
+        # In the platform phase (no imageTag) a stand-in keeps the other app checks running; it is never deployed.
+        values["image_tag"] = config.image_tag or PLATFORM_PHASE_TAG
+        values["image_repository"] = config.image_repository or PROJECT
+        app = AppSettings(
+            **values, host=f"{config.host_prefix}.{config.domain}", tls_cluster_issuer=issuer_name(config.acme_server)
+        )
+    except SettingsError as error:
+        problems.extend(error.problems)
+    try:
+        policy = {name: getattr(config, name) for name in POLICY_FIELDS}
+        release = CanaryRelease.from_config(policy, config.canary_tag or None, config.canary_weight)
+    except SettingsError as error:
+        problems.extend(error.problems)
+    return app, release, [contract_keys(problem) for problem in problems]
+
+
+def _settings(
+    config: StackConfig, *, stack: str, region: str, app: AppSettings, release: CanaryRelease
+) -> StackSettings:
     return StackSettings(
         project=PROJECT,
         stack=stack,
-        region=region or "",
-        production=production,
-        network=network,
-        cluster=cluster,
-        platform=platform,
-        dns=dns,
+        region=region,
+        production=config.production,
+        network=NetworkSettings(
+            cidr=config.vpc_cidr, zones=config.availability_zones, nat_per_zone=config.nat_gateway_per_zone
+        ),
+        cluster=ClusterSettings(
+            name=f"{PROJECT}-{stack}",
+            version=config.kubernetes_version,
+            service_cidr=config.service_cidr,
+            instance_types=config.node_instance_types,
+            capacity_type=config.node_capacity_type,
+            min_nodes=config.node_min_size,
+            desired_nodes=config.node_desired_size,
+            max_nodes=config.node_max_size,
+            disk_gb=config.node_disk_gb,
+            public_access_cidrs=config.api_public_access_cidrs,
+            admin_roles=config.cluster_admin_roles,
+            log_retention_days=config.log_retention_days,
+            deletion_protection=config.deletion_protection,
+        ),
+        platform=PlatformSettings(
+            ingress_replicas=config.ingress_replicas,
+            metrics_server_replicas=config.metrics_server_replicas,
+            acme_email=config.acme_email,
+            acme_server=config.acme_server,
+        ),
+        dns=DnsSettings(domain=config.domain, host=f"{config.host_prefix}.{config.domain}"),
         app=app,
-        ci=ci,
+        ci=CiSettings(
+            repository=config.github_repository,
+            oidc_provider_arn=config.ci_oidc_provider_arn,
+            state_bucket=config.ci_state_bucket,
+            secrets_key_arn=config.ci_secrets_key_arn,
+        ),
         release=release,
-        platform_only=platform_only,
+        platform_only=not config.image_tag,
     )
-
-
-def _network(read: _Reader, production: bool) -> NetworkSettings:
-    vpc_cidr = read.text("vpcCidr")
-    read.problems.extend(cidr.cidr_problems(read.key("vpcCidr"), vpc_cidr) if vpc_cidr else [])
-    zones = read.whole("availabilityZones", cidr.MIN_ZONES)
-    read.check(zones <= cidr.MAX_ZONES, "availabilityZones", f"must be ≤ {cidr.MAX_ZONES}, got {zones}")
-    nat_per_zone = read.flag("natGatewayPerZone")
-    if production:
-        read.check(
-            zones >= PRODUCTION_MIN_ZONES,
-            "availabilityZones",
-            f"must be ≥ {PRODUCTION_MIN_ZONES} in production (survive a zone outage), got {zones}",
-        )
-        read.check(nat_per_zone, "natGatewayPerZone", "must be true in production (a shared NAT is one zone's outage)")
-    return NetworkSettings(cidr=vpc_cidr, zones=zones, nat_per_zone=nat_per_zone)
-
-
-def _cluster(read: _Reader, stack: str, network: NetworkSettings, production: bool) -> ClusterSettings:
-    version = read.text("kubernetesVersion")
-    read.check(
-        not version or version in SUPPORTED_KUBERNETES_VERSIONS,
-        "kubernetesVersion",
-        f"{version!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
-    )
-    read.check(  # the cluster's add-ons are pinned per Kubernetes version
-        version not in SUPPORTED_KUBERNETES_VERSIONS or version in ADDON_VERSIONS,
-        "kubernetesVersion",
-        f"{version!r} has no pinned EKS add-on versions; pin them in infra/addons.py first",
-    )
-    service_cidr = read.text("serviceCidr")
-    _service_cidr_check(read, service_cidr, network.cidr)
-    instance_types = read.texts("nodeInstanceTypes")
-    read.check(bool(instance_types) or read.raw.get("nodeInstanceTypes") is None, "nodeInstanceTypes", "is empty")
-    for unknown in (t for t in instance_types if t not in NODE_INSTANCE_TYPES):
-        read.problems.append(
-            f"{read.key('nodeInstanceTypes')}: unknown instance type {unknown!r}; "
-            f"use one of {', '.join(sorted(NODE_INSTANCE_TYPES))} (infra/node_types.py)"
-        )
-    capacity_type = read.text("nodeCapacityType")
-    read.check(
-        not capacity_type or capacity_type in CAPACITY_TYPES,
-        "nodeCapacityType",
-        f"must be one of {', '.join(CAPACITY_TYPES)}, got {capacity_type!r}",
-    )
-    if production:
-        read.check(
-            capacity_type != "SPOT",
-            "nodeCapacityType",
-            "must be ON_DEMAND in production (spot nodes vanish at 2 min notice)",
-        )
-    min_nodes = read.whole("nodeMinSize", MIN_NODES)
-    desired = read.whole("nodeDesiredSize", MIN_NODES)
-    max_nodes = read.whole("nodeMaxSize", MIN_NODES)
-    read.check(
-        min_nodes <= desired <= max_nodes, "nodeDesiredSize", f"must lie in nodeMinSize..nodeMaxSize, got {desired}"
-    )
-    public_cidrs = read.texts("apiPublicAccessCidrs")
-    for block in public_cidrs:
-        try:
-            ipaddress.ip_network(block, strict=True)
-        except ValueError as error:
-            read.problems.append(f"{read.key('apiPublicAccessCidrs')}: {block!r} is not a CIDR block ({error})")
-    admin_roles = read.texts("clusterAdminRoles")
-    for role in admin_roles:
-        read.check(bool(_ROLE_NAME.fullmatch(role)), "clusterAdminRoles", f"{role!r} is not an IAM role name")
-    retention = read.whole("logRetentionDays", 1)
-    read.check(
-        retention in LOG_RETENTION_DAYS,
-        "logRetentionDays",
-        f"must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS[:12]))} …), got {retention}",
-    )
-    return ClusterSettings(
-        name=f"{PROJECT}-{stack}",
-        version=version,
-        service_cidr=service_cidr,
-        instance_types=instance_types,
-        capacity_type=capacity_type,
-        min_nodes=min_nodes,
-        desired_nodes=desired,
-        max_nodes=max_nodes,
-        disk_gb=read.whole("nodeDiskGb", MIN_NODE_DISK_GB),
-        public_access_cidrs=public_cidrs,
-        admin_roles=admin_roles,
-        log_retention_days=retention,
-        deletion_protection=read.flag("deletionProtection"),
-    )
-
-
-def _service_cidr_check(read: _Reader, service_cidr: str, vpc_cidr: str) -> None:
-    if not service_cidr:
-        return
-    try:
-        network = ipaddress.ip_network(service_cidr, strict=True)
-    except ValueError as error:
-        read.problems.append(f"{read.key('serviceCidr')} {service_cidr!r} is not a CIDR block ({error})")
-        return
-    read.check(
-        network.is_private and 12 <= network.prefixlen <= 24,
-        "serviceCidr",
-        f"{service_cidr!r} must be a private range between /12 and /24 (EKS rule)",
-    )
-    if not cidr.cidr_problems("vpcCidr", vpc_cidr) and cidr.overlaps(service_cidr, vpc_cidr):
-        read.problems.append(
-            f"{read.key('serviceCidr')} {service_cidr!r} overlaps {read.key('vpcCidr')} {vpc_cidr!r}: "
-            "pods could not reach VPC addresses that look like Services; pick disjoint ranges"
-        )
-
-
-def _platform(read: _Reader, production: bool) -> PlatformSettings:
-    replicas = read.whole("ingressReplicas", MIN_INGRESS_REPLICAS)
-    metrics_server_replicas = read.whole("metricsServerReplicas", MIN_METRICS_SERVER_REPLICAS)
-    email = read.text("acmeEmail")
-    read.check(not email or bool(_EMAIL.fullmatch(email)), "acmeEmail", f"{email!r} is not an email address")
-    server = read.text("acmeServer")
-    read.check(
-        not server or server in LETS_ENCRYPT_SERVERS,
-        "acmeServer",
-        f"must be one of {', '.join(LETS_ENCRYPT_SERVERS)}, got {server!r}",
-    )
-    if production:
-        read.check(
-            server in ("", "production"), "acmeServer", "must be production in production (staging is untrusted)"
-        )
-    return PlatformSettings(
-        ingress_replicas=replicas,
-        metrics_server_replicas=metrics_server_replicas,
-        acme_email=email,
-        acme_server=server or "staging",
-    )
-
-
-RELEASE_KEYS = {
-    "releaseStrategy": "strategy",
-    "canarySteps": "steps",
-    "canaryStepSeconds": "step_seconds",
-    "canaryMinRequests": "min_requests",
-    "canaryMaxErrorRate": "max_error_rate",
-    "canaryAnalysisTraffic": "analysis_traffic",
-}
-"""Config keys of the release policy (app/contract/canary.py CanaryPolicy), config name → field name."""
-CANARY_STEP_KEYS = ("canaryTag", "canaryWeight")
-"""The canary step running now: set by infra/canary_driver.py, one `pulumi up` per step."""
-
-
-def _release(read: _Reader) -> CanaryRelease | None:
-    policy: dict[str, Any] = {}
-    for key, name in RELEASE_KEYS.items():
-        value = read.raw.get(key)
-        if value is None:
-            continue
-        if name == "steps":  # "10,50,100": Pulumi's project config has no list of numbers
-            policy[name] = [_number_or_text(step.strip()) for step in value.split(",")]
-        elif name == "analysis_traffic":
-            policy[name] = {"true": True, "false": False}.get(value.strip().lower(), value)
-        else:
-            policy[name] = _number_or_text(value)
-    weight = read.raw.get("canaryWeight")
-    try:
-        return CanaryRelease.from_config(
-            policy, read.raw.get("canaryTag") or None, None if weight in (None, "") else _number_or_text(weight)
-        )
-    except SettingsError as error:
-        read.problems.extend(_release_key_names(read, problem) for problem in error.problems)
-        return None
-
-
-def _release_key_names(read: _Reader, problem: str) -> str:
-    """Rewrite the policy's field names in a problem to the config keys a user sets."""
-    for key, name in RELEASE_KEYS.items():
-        problem = problem.replace(f"release.{name}", read.key(key))
-    for key in CANARY_STEP_KEYS:
-        problem = re.sub(rf"(?<![:\w]){key}\b", read.key(key), problem)
-    return problem
-
-
-def _ci(read: _Reader) -> CiSettings:
-    ci = CiSettings(
-        repository=read.text("githubRepository", optional=True).strip(),
-        oidc_provider_arn=read.text("ciOidcProviderArn", optional=True).strip(),
-        state_bucket=read.text("ciStateBucket", optional=True).strip(),
-        secrets_key_arn=read.text("ciSecretsKeyArn", optional=True).strip(),
-    )
-    for name, value, valid, what in (
-        ("githubRepository", ci.repository, is_github_repository, "the GitHub repository as owner/name"),
-        ("ciOidcProviderArn", ci.oidc_provider_arn, is_github_oidc_provider_arn, "GitHub's OIDC provider ARN"),
-        ("ciStateBucket", ci.state_bucket, is_bucket_name, "an S3 bucket name"),
-        ("ciSecretsKeyArn", ci.secrets_key_arn, is_kms_key_arn, "a KMS key ARN"),
-    ):
-        read.check(not value or valid(value), name, f"{value!r} is not {what}")
-    return ci
-
-
-def _registry(read: _Reader) -> None:
-    # The program looks each release image up in ECR before it deploys the app (stacks/release.py), and the
-    # CI roles are granted on the repository: a bare name (this stack creates it) or another stack's ECR URL.
-    image_repository = read.text("imageRepository", optional=True)
-    read.check(
-        not image_repository or is_managed_here(image_repository) or is_ecr_repository_url(image_repository),
-        "imageRepository",
-        f"{image_repository!r} must be an ECR repository URL (<account>.dkr.ecr.<region>.amazonaws.com/<name>) "
-        "or the bare name of the repository this stack creates; the release image is looked up there",
-    )
-
-
-def _placeholders(read: _Reader, stack: str, dns: DnsSettings, platform: PlatformSettings) -> None:
-    if dns.domain and is_placeholder_name(dns.domain):
-        read.problems.append(
-            f"{read.key('domain')} {dns.domain!r} is a placeholder (a reserved example domain, RFC 2606): set your "
-            f"Route53 zone with `pulumi config set -s {stack} domain <your-zone>` and commit Pulumi.{stack}.yaml"
-        )
-    mail_domain = platform.acme_email.rpartition("@")[2]
-    if mail_domain and is_placeholder_name(mail_domain):
-        read.problems.append(
-            f"{read.key('acmeEmail')} {platform.acme_email!r} is a placeholder (no mailbox at a reserved domain, and "
-            "Let's Encrypt may refuse it): set a real address with "
-            f"`pulumi config set -s {stack} acmeEmail <you@your-domain>` and commit Pulumi.{stack}.yaml"
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CiJob:
-    """The GitHub Actions job running the program (read by `read_ci_job`)."""
-
-    repository: str
-    """`$GITHUB_REPOSITORY`: the `owner/name` whose workflow runs, and whose OIDC token assumed the stack's role."""
-
-
-def _keeps_ci_access(read: _Reader, stack: str, ci: CiSettings, job: CiJob) -> None:
-    # A deploy or preview job runs as this stack's CI roles (infra/ci_access.py). With another or no
-    # githubRepository the program would plan to re-trust or delete those roles: refuse, never plan it.
-    fix = (
-        f"`pulumi config set -s {stack} githubRepository {job.repository or '<owner>/<name>'}` and commit "
-        f"Pulumi.{stack}.yaml (the value the roles were created with)"
-    )
-    if not job.repository:
-        read.problems.append(
-            "GITHUB_REPOSITORY is empty in a GitHub Actions run: cannot tell whether this update keeps the CI roles "
-            "it runs as; run it from a workflow (GitHub sets GITHUB_REPOSITORY) or outside GitHub Actions"
-        )
-    elif not ci.repository:
-        read.problems.append(
-            f"{read.key('githubRepository')} is empty, but this run is a GitHub Actions job of {job.repository}: "
-            f"the CI roles this job runs as would be deleted; fix it with {fix}"
-        )
-    elif ci.repository != job.repository:
-        read.problems.append(
-            f"{read.key('githubRepository')} is {ci.repository!r}, but this run is a GitHub Actions job of "
-            f"{job.repository!r}: the CI roles this job runs as would be handed to another repository; "
-            f"fix it with {fix}"
-        )
-
-
-def _platform_only(read: _Reader) -> bool:
-    # No imageTag: the platform phase (README "First deploy"). What only a release sets must not come without it.
-    if read.text("imageTag", optional=True).strip():
-        return False
-    for key in ("imageDigest", "canaryTag", "canaryWeight"):
-        read.check(
-            not (read.raw.get(key) or "").strip(),
-            key,
-            "is set without imageTag: a stack without imageTag runs no app yet; remove it "
-            f"(`pulumi config rm {key}`) or set imageTag",
-        )
-    return True
-
-
-def _dns(read: _Reader) -> DnsSettings:
-    domain = read.text("domain")
-    read.check(not domain or is_hostname(domain), "domain", f"{domain!r} is not a lower-case DNS name")
-    prefix = read.text("hostPrefix")
-    host = f"{prefix}.{domain}" if prefix and domain else ""
-    read.check(not host or is_hostname(host), "hostPrefix", f"gives {host!r}, which is not a valid DNS name")
-    return DnsSettings(domain=domain, host=host)
-
-
-PLATFORM_PHASE_TAG = "no-release-yet"
-"""The stand-in image tag of a stack in its platform phase: it checks the other app settings and is never deployed."""
-
-
-def _app(read: _Reader, production: bool, host: str, issuer: str) -> AppSettings | None:
-    tag = read.text("imageTag", optional=True).strip()
-    values: dict[str, Any] = {}
-    for key, field in APP_KEYS.items():
-        value = read.raw.get(key)
-        if value is not None:
-            values[field] = _number_or_text(value) if key in APP_COUNT_KEYS else value
-    replicas = values.get("replicas")
-    if production and isinstance(replicas, int) and replicas < PRODUCTION_MIN_REPLICAS:
-        read.problems.append(
-            f"{read.key('replicas')} must be ≥ {PRODUCTION_MIN_REPLICAS} in production (one per zone), got {replicas}"
-        )
-    try:
-        return AppSettings.from_mapping(
-            values,
-            # Stand-ins keep the other app checks running; the missing values are already reported.
-            image_tag=tag or PLATFORM_PHASE_TAG,
-            image_digest=read.text("imageDigest", optional=True),
-            image_repository=read.text("imageRepository", optional=True) or PROJECT,
-            host=host or PROJECT,
-            tls_cluster_issuer=issuer,
-        )
-    except SettingsError as error:
-        read.problems.extend(_name_keys(read, problem) for problem in error.problems)
-        return None
-
-
-_FIELD_TO_KEY = {field: key for key, field in APP_KEYS.items()} | {
-    "image_tag": "imageTag",
-    "image_digest": "imageDigest",
-}
-
-
-def _name_keys(read: _Reader, problem: str) -> str:
-    """Rewrite AppSettings field names in a problem to the config keys a user sets."""
-
-    def replace(match: re.Match[str]) -> str:
-        return read.key(_FIELD_TO_KEY[match.group(0)])
-
-    return re.sub(r"\b(" + "|".join(_FIELD_TO_KEY) + r")\b", replace, problem)
-
-
-def _number_or_text(value: str) -> Any:
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if number.is_integer() else number
 
 
 def read_config() -> tuple[dict[str, str | None], str, str | None]:
-    """Raw config strings for every key the settings use, plus the stack name and AWS region."""
+    """Raw config strings for every key of the project's namespace (known or not), the stack name and AWS region.
+
+    The language host hands the program every config key at once (pulumi/pulumi v3.259.0
+    sdk/python/cmd/pulumi-language-python-exec: `set_all_config(get_config_env(), …)` from PULUMI_CONFIG, the
+    stack's config with Pulumi.yaml's defaults merged in); Pulumi's mocks set the same map with
+    `pulumi.runtime.set_all_config`. A program started without either still finds PULUMI_CONFIG itself.
+    """
+    prefix = f"{PROJECT}:"
+    keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
     config = pulumi.Config(PROJECT)
-    raw = {name: config.get(name) for name in CONFIG_KEYS}
+    raw = {key.removeprefix(prefix): config.get(key.removeprefix(prefix)) for key in keys if key.startswith(prefix)}
     return raw, pulumi.get_stack(), pulumi.Config("aws").get("region")
 
 
@@ -758,43 +414,6 @@ def read_ci_job(environ: Mapping[str, str]) -> CiJob | None:
     if environ.get("GITHUB_ACTIONS") != "true":
         return None
     return CiJob(repository=environ.get("GITHUB_REPOSITORY", "").strip())
-
-
-CONFIG_KEYS = [
-    "production",
-    "imageTag",
-    "imageDigest",
-    "imageRepository",
-    "vpcCidr",
-    "availabilityZones",
-    "natGatewayPerZone",
-    "serviceCidr",
-    "kubernetesVersion",
-    "nodeInstanceTypes",
-    "nodeCapacityType",
-    "nodeMinSize",
-    "nodeDesiredSize",
-    "nodeMaxSize",
-    "nodeDiskGb",
-    "apiPublicAccessCidrs",
-    "clusterAdminRoles",
-    "logRetentionDays",
-    "deletionProtection",
-    "ingressReplicas",
-    "metricsServerReplicas",
-    "acmeEmail",
-    "acmeServer",
-    "domain",
-    "hostPrefix",
-    "githubRepository",
-    "ciOidcProviderArn",
-    "ciStateBucket",
-    "ciSecretsKeyArn",
-    *APP_KEYS,
-    *RELEASE_KEYS,
-    *CANARY_STEP_KEYS,
-]
-"""Every `example-app:` key the program reads; Pulumi.yaml documents each with its default."""
 
 
 def load_settings(*, allow_placeholders: bool = False) -> StackSettings:

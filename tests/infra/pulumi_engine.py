@@ -132,6 +132,25 @@ def launch_dynamic_provider(
     )
 
 
+# ---------------------------------------------------------------- the config a stack must hold before anything runs
+
+
+def missing_config_keys(project_name: str, declared: Mapping[str, Any], stack_config: Mapping[str, Any]) -> list[str]:
+    """pkg/workspace/config.go mergeConfig: the Pulumi.yaml keys a stack must set, or `pulumi up` stops at once.
+
+    A declaration of the project's namespace (`key` or `<project>:key`) with neither a non-null `default`
+    nor a `value` is required: without --skip-config-validation the CLI refuses the stack with "Stack '<stack>'
+    is missing configuration value(s) …" before the program starts. `stack_config` holds full keys.
+    """
+    missing = []
+    for key, declaration in sorted(declared.items()):
+        full = key if ":" in key else f"{project_name}:{key}"
+        given = isinstance(declaration, Mapping) and any(declaration.get(k) is not None for k in ("default", "value"))
+        if full.split(":", 1)[0] == project_name and full not in stack_config and not given:
+            missing.append(key)
+    return missing
+
+
 # ---------------------------------------------------------------- the real project
 
 

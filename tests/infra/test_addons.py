@@ -75,9 +75,9 @@ def test_settings_refuse_a_supported_kubernetes_version_whose_addons_are_not_pin
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from app.contract import SettingsError
-    from stacks import settings
+    from stacks import schema, settings
 
-    monkeypatch.setattr(settings, "ADDON_VERSIONS", {v: p for v, p in ADDON_VERSIONS.items() if v != "1.34"})
+    monkeypatch.setattr(schema, "ADDON_VERSIONS", {v: p for v, p in ADDON_VERSIONS.items() if v != "1.34"})
     raw, region = _raw("int", {"kubernetesVersion": "1.34"})
     with pytest.raises(SettingsError, match=r"kubernetesVersion '1\.34' has no pinned EKS add-on versions"):
         settings.parse_settings(raw, stack="int", region=region, allow_placeholders=True)

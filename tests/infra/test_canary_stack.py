@@ -92,7 +92,7 @@ def test_promotion_is_an_ordinary_image_tag_change_with_the_canary_gone(run_prog
     [
         ({"canaryTag": CANARY_TAG}, ["example-app:canaryTag is set but example-app:releaseStrategy is 'rolling'"]),
         ({**CANARY, "canarySteps": "50,10"}, ["example-app:canarySteps [50, 10] must rise strictly"]),
-        ({**CANARY, "canarySteps": "10,fifty"}, ["example-app:canarySteps: 'fifty' is not a weight"]),
+        ({**CANARY, "canarySteps": "10,fifty"}, ["example-app:canarySteps 'fifty' is not a whole number"]),
         ({**CANARY, "canaryWeight": 150}, ["example-app:canaryWeight must be a whole percentage 0–100, got 150"]),
         (
             {"releaseStrategy": "canary", "canaryWeight": 10},

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.infra.pulumi_engine import (
     Launch,
@@ -19,6 +20,7 @@ from tests.infra.pulumi_engine import (
     get_pwd_main,
     launch_dynamic_provider,
     load_project,
+    missing_config_keys,
     program_virtualenv,
     provider_environment,
 )
@@ -114,6 +116,34 @@ def test_the_dynamic_provider_launcher_picks_its_python_in_the_plugin_directory(
     env: dict[str, str], launch: Launch
 ) -> None:
     assert launch_dynamic_provider("/p/stacks", env, _is_file, _is_dir) == launch
+
+
+@pytest.mark.parametrize(
+    ("declared", "stack_config", "missing"),
+    [
+        # pkg/workspace/config_project_test.go: an array without a default and an empty stack is refused.
+        ({"values": {"type": "array", "items": {"type": "string"}}}, {}, ["values"]),
+        ({"values": {"type": "array", "items": {"type": "string"}}}, {"p:values": "[]"}, []),
+        ({"another": {"type": "string"}, "values": {"type": "string"}}, {}, ["another", "values"]),
+        ({"name": {"type": "string", "default": ""}}, {}, []),  # an empty default is a default
+        ({"name": {"type": "string", "default": None}}, {}, ["name"]),  # a null one is not
+        ({"p:name": {"type": "integer"}}, {}, ["p:name"]),
+        ({"aws:region": {"value": "eu-west-1"}}, {}, []),  # another namespace holds values, never requirements
+    ],
+)
+def test_a_declared_key_without_a_default_must_be_set_by_every_stack(
+    declared: dict[str, object], stack_config: dict[str, str], missing: list[str]
+) -> None:
+    assert missing_config_keys("p", declared, stack_config) == missing
+
+
+@pytest.mark.parametrize("stack", ["int", "stg", "prd"])
+def test_each_committed_stack_starts_under_the_cli_with_nothing_passed(stack: str) -> None:
+    # A platform-phase up passes no -c at all, a rolling release only imageTag and imageDigest: every other
+    # declared key (canaryWeight too, set only by the canary driver) needs a default or the CLI refuses the stack.
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    assert missing_config_keys(project["name"], project["config"], stack_file["config"]) == []
 
 
 # ---------------------------------------------------------------- the real project

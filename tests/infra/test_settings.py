@@ -119,11 +119,10 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
     ("int", {"logRetentionDays": 10}, "example-app:logRetentionDays must be one of CloudWatch's periods"),
     ("int", {"ingressReplicas": 1}, "example-app:ingressReplicas must be ≥ 2, got 1"),
     ("int", {"metricsServerReplicas": 1}, "example-app:metricsServerReplicas must be ≥ 2, got 1"),
-    ("int", {"domain": None}, "example-app:domain is not set"),
-    ("int", {"domain": ""}, "example-app:domain is empty"),
+    ("int", {"domain": ""}, "example-app:domain is empty: `pulumi config set domain <value>`"),
     ("int", {"domain": "Example.COM"}, "example-app:domain 'Example.COM' is not a lower-case DNS name"),
     ("int", {"hostPrefix": "app_int"}, "example-app:hostPrefix gives 'app_int.example.com'"),
-    ("int", {"acmeEmail": None}, "example-app:acmeEmail is not set"),
+    ("int", {"acmeEmail": " "}, "example-app:acmeEmail is empty"),
     ("int", {"acmeEmail": "hostmaster"}, "example-app:acmeEmail 'hostmaster' is not an email address"),
     ("int", {"acmeServer": "letsencrypt"}, "example-app:acmeServer must be one of staging, production"),
     ("int", {"production": "yes"}, "example-app:production must be true or false, got 'yes'"),
@@ -149,11 +148,22 @@ def test_invalid_setting_stops_the_program_before_any_resource(
 
 
 def test_every_problem_is_reported_at_once(run_program: RunProgram) -> None:
-    run = run_program("prd", {"replicas": 2, "availabilityZones": 2, "vpcCidr": "300.1.0.0/16", "domain": None})
+    # Production rules, a malformed value, an empty one, the deployment contract's own rule and a typo, together.
+    run = run_program(
+        "prd",
+        {
+            "replicas": 2,
+            "availabilityZones": 2,
+            "vpcCidr": "300.1.0.0/16",
+            "domain": "",
+            "cpuRequest": "lots",
+            "replica": 4,
+        },
+    )
     assert run.stopped is not None
-    assert run.stopped.startswith("stack 'prd': 4 invalid setting(s); fix them and try again:")
-    for key in ("replicas", "availabilityZones", "vpcCidr", "domain"):
-        assert f"example-app:{key}" in run.stopped
+    assert run.stopped.startswith("stack 'prd': 6 invalid setting(s); fix them and try again:")
+    for key in ("replicas", "availabilityZones", "vpcCidr", "domain", "cpuRequest", "replica"):
+        assert f"example-app:{key} " in run.stopped
 
 
 def test_a_bad_stack_name_is_a_bad_tag() -> None:
@@ -196,13 +206,14 @@ def test_the_program_imports_its_packages_when_started_from_stacks_like_pulumi_d
         check=False,
     )
     assert "ModuleNotFoundError" not in result.stderr, result.stderr
-    assert "example-app:domain is not set: `pulumi config set domain <value>`" in result.stderr, result.stderr
+    # Only aws:region is set: every other key takes the schema's default, and the placeholders are refused.
+    assert "example-app:domain 'example.com' is a placeholder" in result.stderr, result.stderr
 
 
-def test_a_missing_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
-    run = run_program("int", {"nodeInstanceTypes": None})
+def test_an_empty_list_says_how_to_set_a_list(run_program: RunProgram) -> None:
+    run = run_program("int", {"nodeInstanceTypes": []})
     assert run.stopped is not None
-    assert "example-app:nodeInstanceTypes is not set: `pulumi config set --path 'nodeInstanceTypes[0]' <value>`" in (
+    assert "example-app:nodeInstanceTypes is empty: `pulumi config set --path 'nodeInstanceTypes[0]' <value>`" in (
         run.stopped
     )
 
@@ -231,6 +242,118 @@ def test_stack_files_hold_only_differences_from_pulumi_yaml() -> None:
             if key.startswith("example-app:") and declared[key.split(":", 1)[1]].get("default") == value
         ]
         assert not repeated, f"Pulumi.{stack}.yaml repeats Pulumi.yaml's defaults: {repeated}"
+
+
+# ---------------------------------------------------------------- one declaration of every key
+
+
+def test_pulumi_yaml_declares_every_key_as_the_schema_does() -> None:
+    # The CLI merges Pulumi.yaml's defaults into every stack's config: a default edited in one place only fails here.
+    from stacks.pulumi_yaml import render
+
+    text = (ROOT / "Pulumi.yaml").read_text(encoding="utf-8")
+    assert text == render(text), "Pulumi.yaml disagrees with stacks/schema.py: run `python -m stacks.pulumi_yaml`"
+
+
+def test_pulumi_yamls_defaults_reach_the_program_as_the_schemas_defaults() -> None:
+    # What the engine hands the program for each documented default (text, lists as JSON) reads back unchanged.
+    import yaml
+
+    from stacks.schema import Run, StackConfig
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
+    defaults = as_config_strings({key: declaration["default"] for key, declaration in declared.items()})
+    engine = StackConfig.model_validate(defaults, context=Run(stack="int", allow_placeholders=True))
+    assert engine == StackConfig.model_validate({}, context=Run(stack="int", allow_placeholders=True))
+
+
+def test_the_deployment_contracts_defaults_are_the_stacks_defaults() -> None:
+    # One default per key: Pulumi.yaml once said replicas 2 while AppSettings said 3.
+    import dataclasses
+
+    import yaml
+
+    from app.contract import AppSettings
+    from app.contract.canary import CanaryPolicy
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
+    values = as_config_strings({key: declaration["default"] for key, declaration in declared.items()})
+    raw: dict[str, str | None] = {**values, "imageTag": RELEASE_TAG}
+    settings = parse_settings(raw, stack="int", region="eu-west-1", allow_placeholders=True)
+    for field in ("replicas", "max_replicas", "cpu_request", "cpu_limit", "memory_request", "memory_limit"):
+        assert getattr(settings.app, field) == next(
+            f.default for f in dataclasses.fields(AppSettings) if f.name == field
+        )
+    assert (settings.app.workers, settings.app.threads) == (2, 4)
+    assert settings.release.policy == CanaryPolicy()
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [
+        ("replica", "did you mean example-app:replicas?"),
+        ("nodeMaxSise", "did you mean example-app:nodeMaxSize?"),
+        ("canarysteps", "did you mean example-app:canarySteps?"),
+        ("image_tag", "did you mean example-app:imageTag?"),  # the field's name is not its key
+        ("zzz", "example-app:zzz is not a setting of this project; remove it"),
+    ],
+)
+def test_an_unknown_key_names_the_closest_known_one(key: str, named: str, run_program: RunProgram) -> None:
+    run = run_program("int", {key: "3"})
+    assert run.stopped is not None, f"{key} was ignored"
+    assert f"example-app:{key} is not a setting of this project" in run.stopped
+    assert named in run.stopped
+    assert f"`pulumi config rm {key}`" in run.stopped
+    assert run.graph.resources == []
+
+
+def test_every_production_rule_holds_where_production_is_turned_on(run_program: RunProgram) -> None:
+    # int is the cheapest shape; turned into a production stack it breaks each rule the schema marks, at once.
+    run = run_program("int", {"production": True})
+    assert run.stopped is not None
+    problems = [line.removeprefix("  - ") for line in run.stopped.splitlines()[1:]]
+    assert sorted(p.split()[0] for p in problems) == [
+        "example-app:acmeServer",
+        "example-app:availabilityZones",
+        "example-app:natGatewayPerZone",
+        "example-app:nodeCapacityType",
+        "example-app:replicas",
+    ]
+    assert all(" in production (" in p for p in problems), problems
+
+
+def test_a_refused_value_is_reported_once_and_the_contract_still_judges_the_rest(run_program: RunProgram) -> None:
+    run = run_program("int", {"replicas": "many", "maxReplicas": 1, "memoryLimit": "lots"})
+    assert run.stopped is not None
+    assert run.stopped.startswith("stack 'int': 3 invalid setting(s)")
+    assert "example-app:replicas must be a whole number, got 'many'" in run.stopped
+    assert "example-app:maxReplicas must be a whole number ≥ 2" in run.stopped  # the contract's own rule
+    assert "example-app:memoryLimit 'lots' is not a Kubernetes quantity" in run.stopped
+
+
+@pytest.mark.parametrize("how", ["set_all_config", "PULUMI_CONFIG"])
+def test_the_program_sees_every_key_of_its_namespace(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The language host sets all config at once from PULUMI_CONFIG; mocks use set_all_config. Either way an
+    # unknown key reaches the schema, and another namespace's keys stay out of it.
+    import json
+
+    import pulumi
+
+    from stacks.settings import read_config
+
+    config = {"example-app:replica": "3", "example-app:domain": "acme.io", "aws:region": "eu-west-1"}
+    before = dict(pulumi.runtime.config.CONFIG.get())
+    try:
+        if how == "set_all_config":
+            pulumi.runtime.set_all_config(config)
+        else:
+            pulumi.runtime.set_all_config({})
+            monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+        raw, _, region = read_config()
+    finally:
+        pulumi.runtime.set_all_config(before)
+    assert raw == {"replica": "3", "domain": "acme.io"}
+    assert region == "eu-west-1"
 
 
 # ---------------------------------------------------------------- placeholders: only code can allow them
@@ -311,6 +434,7 @@ def test_nothing_but_code_can_allow_placeholders(run_program: RunProgram, monkey
         monkeypatch.setenv(name, "true")
     run = run_program("int", {"allowPlaceholders": True}, allow_placeholders=False)
     assert run.stopped is not None and "is a placeholder" in run.stopped
+    assert "example-app:allowPlaceholders is not a setting of this project" in run.stopped
 
 
 # ---------------------------------------------------------------- a GitHub Actions job keeps its own CI roles
