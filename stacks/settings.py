@@ -79,6 +79,7 @@ APP_KEYS = {
     "memoryLimit": "memory_limit",
     "workers": "workers",
     "threads": "threads",
+    "router": "router",
 }
 """Config keys that become AppSettings fields (app/contract/settings.py), config name → field name."""
 APP_COUNT_KEYS = ("replicas", "maxReplicas", "workers", "threads")
