@@ -1,4 +1,4 @@
-"""The canary of a release on the cluster: its Deployment, Service, NetworkPolicy and canary Ingress.
+"""The canary of a release on the cluster: its Deployment, Service, NetworkPolicy and canary-only routes.
 
 The objects come from the deployment contract (`app.contract.canary.render_canary`); this component
 only creates them on the cluster's provider. A release walks its steps by successive `pulumi up`s
@@ -9,8 +9,10 @@ the key is removed.
     canary = Canary(
         "app-canary",
         CanaryArgs(app=settings.app, policy=release.policy, step=release.step, provider=cluster.provider,
-                   depends_on=[workload]),
+                   depends_on=[workload.deployment]),
     )
+    stable_routes = workload.route(after=canary.pods)   # a split of the stable routes waits for the canary's pods
+    canary.route(after=stable_routes)                   # ingress-nginx's canary Ingress needs its main Ingress
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from app.contract import AppSettings
-from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep, canary_selector, render_canary
+from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep, canary_name, canary_selector, render_canary
 from app.contract.manifests import CONTAINER_NAME
-from infra.workload import rollout_timeouts
+from infra.workload import create_object, rollout_timeouts, route_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +46,7 @@ class CanaryArgs:
     provider: pulumi.ProviderResource | None = None
     """The cluster's Kubernetes provider; None inherits the component's `providers` option (as stacks/ passes it)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """The stable objects: ingress-nginx ignores a canary Ingress whose main Ingress does not exist yet."""
+    """The stable Deployment: the canary runs beside a release that is up."""
 
 
 class Canary(pulumi.ComponentResource):
@@ -53,11 +55,14 @@ class Canary(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
     network_policy: k8s.networking.v1.NetworkPolicy
-    ingress: k8s.networking.v1.Ingress
+    routes: list[pulumi.CustomResource]
+    """Route objects only the canary has (ingress-nginx's canary Ingress), once `route` has created them."""
 
     def __init__(self, name: str, args: CanaryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("example-app:infra:Canary", name, None, opts)
-        objects = render_canary(args.app, args.step, args.policy)
+        self._component, self._args = name, args
+        self._objects = objects = render_canary(args.app, args.step, args.policy)
+        self.routes = []
         base = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
         spec: Any = objects.deployment["spec"]
         if args.image_repository is not None:
@@ -82,17 +87,6 @@ class Canary(pulumi.ComponentResource):
             spec=objects.network_policy["spec"],
             opts=base,
         )
-        # The weight changes only after the canary pods are ready and admitted: raising the weight
-        # first would send users to pods that do not exist yet. On deletion the order reverses, so
-        # the Ingress stops routing to the canary before its pods go.
-        self.ingress = k8s.networking.v1.Ingress(
-            f"{name}-ingress",
-            metadata=objects.ingress["metadata"],
-            spec=objects.ingress["spec"],
-            opts=pulumi.ResourceOptions.merge(
-                base, pulumi.ResourceOptions(depends_on=[self.deployment, self.service, self.network_policy])
-            ),
-        )
         self.register_outputs(
             {
                 "tag": args.step.tag,
@@ -100,6 +94,34 @@ class Canary(pulumi.ComponentResource):
                 "deploymentName": objects.deployment["metadata"]["name"],
             }
         )
+
+    @property
+    def pods(self) -> list[pulumi.Resource]:
+        """What serves the canary's share: routes that send it requests wait for these."""
+        return [self.deployment, self.service, self.network_policy]
+
+    def route(self, *, after: Sequence[pulumi.Resource] = ()) -> list[pulumi.CustomResource]:
+        """Create the canary-only routes after its pods and `after` (the stable routes), none for some routers.
+
+        The weight changes only after the canary pods are ready and admitted: raising it first would send users
+        to pods that do not exist yet. On deletion the order reverses, so the routes stop sending to the canary
+        before its pods go. ingress-nginx ignores a canary Ingress whose main Ingress does not exist yet.
+        """
+        for manifest in self._objects.routes:
+            options = pulumi.ResourceOptions(
+                parent=self,
+                provider=self._args.provider,
+                depends_on=[*self._args.depends_on, *self.pods, *after],
+            )
+            self.routes.append(
+                create_object(
+                    route_name(self._component, manifest, canary_name(self._args.app)),
+                    manifest,
+                    manifest.get("spec"),
+                    options,
+                )
+            )
+        return self.routes
 
 
 def release_output(app: AppSettings, release: CanaryRelease) -> dict[str, Any]:

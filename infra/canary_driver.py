@@ -8,15 +8,17 @@ Each step is an ordinary `pulumi up` with two config keys, so a person can do th
 
     pulumi up --yes --skip-preview -s int -c canaryTag=v1.3.0 -c canaryWeight=10
 
-`pulumi up` returns once the canary pods are available (pulumi-kubernetes waits) and the canary
-Ingress carries the weight. The analysis then runs the smoke checks against the canary through the
+`pulumi up` returns once the canary pods are available (pulumi-kubernetes waits) and the routes
+carry the weight (ingress-nginx's canary Ingress, or the Gateway API HTTPRoute's weights). The
+analysis then runs the smoke checks against the canary through the
 public URL with `X-Canary: always`, and reads the canary pods' `app_requests_total` from their
 /metrics (through `kubectl exec`, so the NetworkPolicy that admits only the ingress stays as it
 is). Too little user traffic: it sends marked requests itself (release.analysis_traffic).
 
 Promotion sets `imageTag` to the canary's tag (`pulumi up`: the stable Deployment's surge rollout,
 verified by the SmokeTest resource) while the canary still takes its share, then removes
-`canaryTag`/`canaryWeight` (`pulumi up`: the canary objects are deleted, Ingress first). Abort sets
+`canaryTag`/`canaryWeight` (`pulumi up`: the routes stop sending to the canary first, then its
+objects are deleted). Abort sets
 the weight to 0 (`pulumi up`), then removes the keys the same way.
 
 Needs the Pulumi CLI (logged in to the stack's backend, AWS credentials) and kubectl on PATH.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from app.contract.routers.ingress_nginx import controller_config
 from infra.ingress_timing import INGRESS_TIMING, IngressTiming, whole_seconds
 
 
@@ -160,7 +161,7 @@ def ingress_nginx_values(
             # longer than the pod's grace period: without it nginx would be killed mid-drain, not finish it.
             # It also bounds how long old workers keep open connections after a configuration reload.
             "config": {
-                **tuning.controller_config(),
+                **controller_config(tuning),
                 "worker-shutdown-timeout": f"{whole_seconds(timing.drain, 'drain')}s",
             },
             "ingressClassResource": {"name": ingress_class, "enabled": True, "default": False},

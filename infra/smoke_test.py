@@ -1,12 +1,12 @@
 """The post-deploy smoke test inside `pulumi up`: an update counts as done only once the release answers.
 
 A Pulumi dynamic resource whose create and update run `app.smoke.check_release` against the stack's
-URL. It runs after the Deployment and the Ingress are ready (depends_on), again whenever the expected
+URL. It runs after the Deployment and the routes are ready (depends_on), again whenever the expected
 version (the image tag) changes, and fails the update with the report's message — what every request
 saw — when the new version does not answer.
 
     SmokeTest("int-smoke", smoke_test_args(settings.app, workload.url),
-              opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]))
+              opts=pulumi.ResourceOptions(depends_on=[workload.deployment, *routes]))
 
 Pulumi stores the provider pickled in the stack's state and runs it in its own Python host inside
 stacks/, where only stacks/ is importable: so the class travels by value and imports app.smoke (and

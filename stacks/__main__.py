@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 
+from app.contract.canary import canary_split
 from infra.canary import Canary, CanaryArgs, release_output
 from infra.ci_access import CiAccess
 from infra.cluster import Cluster, require_api_access
@@ -57,6 +58,7 @@ if settings.platform_only:  # no imageTag and no app running yet: a new stack's 
     pulumi.log.info(next_step(settings))
     pulumi.export("nextStep", next_step(settings))
 else:
+    step, policy = settings.release.step, settings.release.policy  # a canary step: infra/canary_driver.py
     workload = Workload(
         f"{env}-app",
         WorkloadArgs(
@@ -64,24 +66,28 @@ else:
             provider=cluster.provider,
             image_repository=registry_url,
             depends_on=[ingress.release, *certs.resources, metrics.release, dns],  # the app waits for the platform
+            split=canary_split(settings.app, step, policy) if step else None,  # routers that weight stable routes
         ),
     )
-    released = [workload.deployment, workload.ingress]  # what the smoke test and a canary step wait for
-    SmokeTest(  # `pulumi up` is done only when the release answers at its URL
-        f"{env}-smoke", smoke_test_args(settings.app, workload.url), opts=pulumi.ResourceOptions(depends_on=released)
-    )
-    if settings.release.step is not None:  # a canary step, driven by infra/canary_driver.py (README "Canary releases")
-        Canary(
+    canary = None
+    if step is not None:  # README "Canary releases"
+        canary = Canary(
             f"{env}-canary",
             CanaryArgs(
                 app=settings.app,
-                policy=settings.release.policy,
-                step=settings.release.step,
+                policy=policy,
+                step=step,
                 provider=cluster.provider,
                 image_repository=registry_url,
-                depends_on=released,
+                depends_on=[workload.deployment],
             ),
         )
+    released = [workload.deployment, *workload.route(after=canary.pods if canary else [])]  # routes last
+    if canary is not None:
+        canary.route(after=released)  # canary-only routes (ingress-nginx's canary Ingress) after the stable ones
+    SmokeTest(  # `pulumi up` is done only when the release answers at its URL
+        f"{env}-smoke", smoke_test_args(settings.app, workload.url), opts=pulumi.ResourceOptions(depends_on=released)
+    )
     pulumi.export("imageTag", settings.app.image_tag)  # present only once the app runs: the deploy's rollback target
     pulumi.export("imageDigest", settings.app.image_digest)  # with imageTag: what an operator's `pulumi up` keeps
     pulumi.export("release", release_output(settings.app, settings.release))  # what the canary driver reads

@@ -235,8 +235,8 @@ class StackSettings:
         """ingress-nginx, serving the app's IngressClass and namespace, behind the NLB's controller."""
         return IngressControllerArgs(
             replicas=self.platform.ingress_replicas,
-            ingress_class=self.app.ingress_class,
-            namespace=self.app.ingress_namespace,
+            ingress_class=self.app.router_class,
+            namespace=self.app.router_namespace,
             load_balancer_controller=load_balancer_controller,
         )
 
@@ -255,7 +255,7 @@ class StackSettings:
 
     def cert_issuers_args(self) -> CertIssuersArgs:
         """cert-manager, answering HTTP-01 challenges through the app's IngressClass."""
-        return CertIssuersArgs(acme_email=self.platform.acme_email, ingress_class=self.app.ingress_class)
+        return CertIssuersArgs(acme_email=self.platform.acme_email, ingress_class=self.app.router_class)
 
     def metrics_server_args(self) -> MetricsServerArgs:
         """metrics-server, the source of the CPU utilisation the app's HorizontalPodAutoscaler scales on."""

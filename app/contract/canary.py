@@ -2,13 +2,16 @@
 
 A canary keeps the stable Deployment untouched and runs the new version beside it: a second
 Deployment with the same pod spec (rendered by `app.contract.manifests`, never written twice), its
-own Service, and a second Ingress that ingress-nginx reads as a canary of the first one — a share of
-requests by weight, and every request carrying `X-Canary: always` by header. Pure Python: the EKS
-component (infra/canary.py) and the local environment consume the same dicts.
+own Service, and a split of the routes (app/contract/routing.py `CanarySplit`) — a share of requests by
+weight, and every request carrying `X-Canary: always` by header. How the split is written is the router's
+business: ingress-nginx adds a canary Ingress (`CanaryManifests.routes`), Gateway API weights the stable
+HTTPRoute's backends (`render(settings, canary_split(...))`). Pure Python: the EKS components
+(infra/workload.py, infra/canary.py) and the local environment consume the same dicts.
 
     policy = CanaryPolicy(strategy="canary", steps=(10, 50, 100))
-    objects = render_canary(settings, CanaryStep(tag="v2", weight=10), policy)
-    objects.ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]  # "10"
+    step = CanaryStep(tag="v2", weight=10)
+    objects = render_canary(settings, step, policy)      # canary pods, Service, NetworkPolicy, canary-only routes
+    render(settings, canary_split(settings, step, policy)).routes   # the stable routes during the step
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.contract.manifests import Manifest, deployment, render, selector_labels
+from app.contract.manifests import Manifest, deployment, render, route_objects, selector_labels
+from app.contract.routers import RESERVED_HEADER_VALUES
+from app.contract.routing import CanarySplit
 from app.contract.settings import AppSettings, SelfChecked, SettingsError, is_dns_label
 from app.version import is_valid_tag
 
@@ -30,12 +35,9 @@ STRATEGIES: tuple[Strategy, ...] = ("rolling", "canary")
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 TRACK_LABEL = "example-app/track"
 CANARY_SUFFIX = "-canary"
-ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
 # An HTTP header name (RFC 9110 token, letters/digits/'-' in practice) and a plain value.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 _HEADER_VALUE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# ingress-nginx gives "never" a meaning of its own for canary-by-header (never route to the canary).
-_RESERVED_HEADER_VALUES = ("never",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,11 +98,12 @@ class CanaryPolicy(SelfChecked):
         if (
             not isinstance(self.header_value, str)
             or not _HEADER_VALUE.fullmatch(self.header_value)
-            or self.header_value in _RESERVED_HEADER_VALUES
+            or self.header_value in RESERVED_HEADER_VALUES
         ):
+            reserved = ", ".join(repr(v) for v in RESERVED_HEADER_VALUES)
             found.append(
                 f"release.header_value {self.header_value!r} must be letters, digits, '.', '_' or '-' "
-                "and not 'never' (ingress-nginx reserves it)"
+                f"and not {reserved} (a router reserves it)"
             )
         return found
 
@@ -183,11 +186,12 @@ class CanaryManifests:
     deployment: Manifest
     service: Manifest
     network_policy: Manifest
-    ingress: Manifest
+    routes: list[Manifest]
+    """Route objects only a canary has (ingress-nginx's canary Ingress); none when the router splits stable ones."""
 
     def all(self) -> list[Manifest]:
-        """Every object, the ones traffic depends on first (pods before the Ingress that sends them requests)."""
-        return [self.deployment, self.service, self.network_policy, self.ingress]
+        """Every object, the ones traffic depends on first (pods before the routes that send them requests)."""
+        return [self.deployment, self.service, self.network_policy, *self.routes]
 
 
 def canary_name(settings: AppSettings) -> str:
@@ -248,36 +252,25 @@ def render_canary(settings: AppSettings, step: CanaryStep, policy: CanaryPolicy)
 
     canary_deployment = retarget(deployment(canary_settings))
     canary_deployment["spec"]["replicas"] = canary_replicas(settings.replicas, step.weight)
-    ingress = retarget(stable_objects.ingress)
-    # cert-manager owns the host's certificate through the stable Ingress; ingress-nginx serves a
-    # canary with the main Ingress's TLS, so the canary must not request a second certificate.
-    ingress["spec"].pop("tls", None)
-    annotations = {
-        key: value
-        for key, value in ingress["metadata"].get("annotations", {}).items()
-        if not key.startswith("cert-manager.io/")
-    }
-    annotations.update(canary_annotations(step.weight, policy))
-    ingress["metadata"]["annotations"] = annotations
-    for rule in ingress["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            path["backend"]["service"]["name"] = name
     return CanaryManifests(
         deployment=canary_deployment,
         service=retarget(stable_objects.service),
         network_policy=retarget(stable_objects.network_policy),
-        ingress=ingress,
+        routes=route_objects(settings, canary_split(settings, step, policy)).canary,
     )
 
 
-def canary_annotations(weight: int, policy: CanaryPolicy) -> dict[str, str]:
-    """ingress-nginx annotations that make an Ingress the canary of the one with the same host and path."""
-    return {
-        f"{ANNOTATION_PREFIX}canary": "true",
-        f"{ANNOTATION_PREFIX}canary-weight": str(weight),
-        f"{ANNOTATION_PREFIX}canary-by-header": policy.header,
-        f"{ANNOTATION_PREFIX}canary-by-header-value": policy.header_value,
-    }
+def canary_split(settings: AppSettings, step: CanaryStep, policy: CanaryPolicy) -> CanarySplit:
+    """The routes' share for this step: `step.weight` percent, and every request with the policy's header."""
+    stable_labels = render(settings).service["metadata"]["labels"]
+    return CanarySplit(
+        name=canary_name(settings),
+        labels={**stable_labels, INSTANCE_LABEL: canary_name(settings), TRACK_LABEL: "canary"},
+        service=canary_name(settings),
+        weight=step.weight,
+        header=policy.header,
+        header_value=policy.header_value,
+    )
 
 
 # The policy the local environment runs: the same analysis at a human scale, so three steps take

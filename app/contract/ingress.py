@@ -1,7 +1,8 @@
-"""How the ingress talks to the app's pods, defined once for ingress-nginx on EKS and the local nginx.
+"""How the router talks to the app's pods — retries, timeouts, keep-alive — defined once for every router.
 
-infra's ingress-nginx release renders `controller_config()` into the controller's ConfigMap; the
-local environment writes the same values into its nginx.conf.
+Each router renders these numbers its own way (app/contract/routers/): ingress-nginx as ConfigMap keys
+(`ingress_nginx.controller_config`), Gateway API as Envoy Gateway's BackendTrafficPolicy; the local
+environment writes them into its nginx.conf.
 """
 
 from __future__ import annotations
@@ -31,19 +32,6 @@ class IngressTuning:
     """Idle upstream connections kept per worker."""
     upstream_keepalive_requests: int = 10000
     """Requests per upstream connection before the ingress opens a fresh one."""
-
-    def controller_config(self) -> dict[str, str]:
-        """ingress-nginx ConfigMap keys (`controller.config` in the Helm chart); values are strings."""
-        return {
-            "proxy-next-upstream": self.proxy_next_upstream,
-            "proxy-next-upstream-tries": str(self.proxy_next_upstream_tries),
-            "proxy-next-upstream-timeout": str(self.proxy_next_upstream_timeout),
-            "proxy-connect-timeout": str(self.proxy_connect_timeout),
-            "proxy-read-timeout": str(self.proxy_read_timeout),
-            "upstream-keepalive-timeout": str(self.upstream_keepalive_timeout),
-            "upstream-keepalive-connections": str(self.upstream_keepalive_connections),
-            "upstream-keepalive-requests": str(self.upstream_keepalive_requests),
-        }
 
 
 INGRESS_TUNING = IngressTuning()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.contract.ingress import INGRESS_TUNING
+from app.contract.routers import RENDERINGS
+from app.contract.routing import CanarySplit, Route, RouteObjects
 from app.contract.settings import AppSettings
 from app.serving import LIVENESS_PATH, READINESS_PATH
 
@@ -30,10 +33,11 @@ class Manifests:
     pod_disruption_budget: Manifest
     autoscaler: Manifest
     network_policy: Manifest
-    ingress: Manifest
+    routes: list[Manifest]
+    """The router's objects for the app's host (app/contract/routing.py): an Ingress, or HTTPRoutes and policies."""
 
     def all(self) -> list[Manifest]:
-        """Every object, dependencies first (Namespace before anything namespaced, Service before Ingress)."""
+        """Every object, dependencies first (Namespace before anything namespaced, Service before routes)."""
         return [
             self.namespace,
             self.service,
@@ -41,7 +45,7 @@ class Manifests:
             self.pod_disruption_budget,
             self.autoscaler,
             self.network_policy,
-            self.ingress,
+            *self.routes,
         ]
 
 
@@ -185,32 +189,30 @@ def deployment(settings: AppSettings) -> Manifest:
     }
 
 
-def render(settings: AppSettings) -> Manifests:
-    """All of the app's objects for these (already validated) settings."""
-    ingress_annotations: dict[str, str] = {}
-    tls: list[dict[str, Any]] = []
-    if settings.tls_cluster_issuer:
-        ingress_annotations["cert-manager.io/cluster-issuer"] = settings.tls_cluster_issuer
-        tls = [{"hosts": [settings.host], "secretName": f"{settings.name}-tls"}]
-    ingress_spec: dict[str, Any] = {
-        "ingressClassName": settings.ingress_class,
-        "rules": [
-            {
-                "host": settings.host,
-                "http": {
-                    "paths": [
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {"service": {"name": settings.name, "port": {"name": PORT_NAME}}},
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    if tls:
-        ingress_spec["tls"] = tls
+def stable_route(settings: AppSettings) -> Route:
+    """The app's stable route, router-neutral: its host to its Service, with TLS from the stack's issuer."""
+    return Route(
+        name=settings.name,
+        namespace=settings.namespace,
+        labels=_labels(settings),
+        host=settings.host,
+        service=settings.name,
+        port_name=PORT_NAME,
+        port=SERVICE_PORT,
+        router_class=settings.router_class,
+        router_namespace=settings.router_namespace,
+        tls_cluster_issuer=settings.tls_cluster_issuer,
+        tls_secret=f"{settings.name}-tls" if settings.tls_cluster_issuer else "",
+    )
+
+
+def route_objects(settings: AppSettings, split: CanarySplit | None = None) -> RouteObjects:
+    """The configured router's objects for the app, with `split` while a canary runs."""
+    return RENDERINGS[settings.router].render(stable_route(settings), split, INGRESS_TUNING)
+
+
+def render(settings: AppSettings, split: CanarySplit | None = None) -> Manifests:
+    """All of the app's objects for these (already validated) settings; `split` while a canary runs."""
     return Manifests(
         namespace={
             "apiVersion": "v1",
@@ -279,7 +281,7 @@ def render(settings: AppSettings) -> Manifests:
                         "from": [
                             {
                                 "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": settings.ingress_namespace}
+                                    "matchLabels": {"kubernetes.io/metadata.name": settings.router_namespace}
                                 }
                             }
                         ],
@@ -288,10 +290,5 @@ def render(settings: AppSettings) -> Manifests:
                 ],
             },
         },
-        ingress={
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": _metadata(settings, annotations=ingress_annotations),
-            "spec": ingress_spec,
-        },
+        routes=route_objects(settings, split).stable,
     )

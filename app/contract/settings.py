@@ -10,6 +10,7 @@ from typing import Any
 
 from app import serving
 from app.contract.rollout import IntOrPercent, parse_int_or_percent, resolve_fenceposts, scaled_value
+from app.contract.routers import DEFAULT_ROUTER, RENDERINGS, ROUTERS
 from app.timing import Timing
 from app.version import is_valid_tag
 
@@ -97,12 +98,24 @@ class AppSettings(SelfChecked):
     """Port gunicorn listens on inside the pod."""
     tls_cluster_issuer: str = ""
     """cert-manager ClusterIssuer for the host's certificate; empty serves plain HTTP (local only)."""
-    ingress_class: str = "nginx"
-    """IngressClass that routes to the app."""
-    ingress_namespace: str = "ingress-nginx"
-    """Namespace of the ingress controller: the only one the NetworkPolicy admits."""
+    router: str = DEFAULT_ROUTER
+    """Which router renders the app's routes: `ingress-nginx` or `gateway-api` (app/contract/routers/)."""
+    ingress_class: str = ""
+    """IngressClass or GatewayClass that routes to the app; empty: the router's default (`nginx`, `envoy-gateway`)."""
+    ingress_namespace: str = ""
+    """Namespace of the router's proxies, the only one the NetworkPolicy admits; empty: the router's default."""
     timing: Timing = field(default_factory=Timing)
     """Probes, preStop, grace period and rollout deadlines (app/timing.py)."""
+
+    @property
+    def router_class(self) -> str:
+        """The IngressClass or GatewayClass the app's routes name."""
+        return self.ingress_class or RENDERINGS[self.router].default_class
+
+    @property
+    def router_namespace(self) -> str:
+        """Namespace of the router's proxies (and of its Gateway)."""
+        return self.ingress_namespace or RENDERINGS[self.router].default_namespace
 
     @property
     def image(self) -> str:
@@ -133,10 +146,14 @@ class AppSettings(SelfChecked):
             found.append(f"commit {self.commit!r} must be a git commit id")
         if not isinstance(self.host, str) or not is_hostname(self.host):
             found.append(f"host {self.host!r} is not a valid lower-case DNS name")
-        for name in ("name", "namespace", "ingress_namespace"):
+        for name in ("name", "namespace", "ingress_namespace", "ingress_class"):
             value = getattr(self, name)
+            if name.startswith("ingress_") and value == "":
+                continue  # the router's default
             if not isinstance(value, str) or not is_dns_label(value):
                 found.append(f"{name} {value!r} must be a DNS label (lower-case letters, digits, '-', ≤ 63)")
+        if self.router not in RENDERINGS:
+            found.append(f"router {self.router!r} must be one of: {', '.join(ROUTERS)}")
         if self.tls_cluster_issuer and not is_dns_label(str(self.tls_cluster_issuer)):
             found.append(f"tls_cluster_issuer {self.tls_cluster_issuer!r} must be a ClusterIssuer name")
         found.extend(self._count_problems())

@@ -153,7 +153,7 @@ def test_every_step_renders_valid_objects_for_the_cluster_version(weight: int) -
     for manifest in objects.all():
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
     assert objects.deployment["spec"]["replicas"] == canary_replicas(3, weight)
-    annotations = objects.ingress["metadata"]["annotations"]
+    annotations = objects.routes[0]["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == str(weight)
 
 
@@ -201,8 +201,8 @@ def test_stable_and_canary_select_disjoint_pods() -> None:
 
 def test_the_canary_ingress_shadows_the_stable_one_by_weight_and_header_without_a_second_certificate() -> None:
     base = settings()
-    stable = render(base).ingress
-    canary = render_canary(base, CanaryStep(tag="v2.0.0", weight=10), CANARY).ingress
+    (stable,) = render(base).routes
+    (canary,) = render_canary(base, CanaryStep(tag="v2.0.0", weight=10), CANARY).routes
     assert canary["metadata"]["annotations"] == {
         "nginx.ingress.kubernetes.io/canary": "true",
         "nginx.ingress.kubernetes.io/canary-weight": "10",
@@ -221,7 +221,7 @@ def test_the_canary_ingress_shadows_the_stable_one_by_weight_and_header_without_
 
 def test_a_custom_header_reaches_the_annotations() -> None:
     policy = CanaryPolicy(strategy="canary", header="X-Tester", header_value="me")
-    annotations = render_canary(settings(), CanaryStep(tag="v2", weight=0), policy).ingress["metadata"]["annotations"]
+    annotations = render_canary(settings(), CanaryStep(tag="v2", weight=0), policy).routes[0]["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/canary-by-header"] == "X-Tester"
     assert annotations["nginx.ingress.kubernetes.io/canary-by-header-value"] == "me"
     assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == "0"

@@ -7,11 +7,12 @@ import pytest
 from app.contract import AppSettings
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from app.contract.manifests import container_env
+from app.contract.routers.ingress_nginx import controller_config
 from app.timing import INGRESS_UPSTREAM_KEEPALIVE_S, LOCAL_TIMING, Timing
 
 
 def test_controller_config_is_ingress_nginx_configmap_strings() -> None:
-    assert INGRESS_TUNING.controller_config() == {
+    assert controller_config(INGRESS_TUNING) == {
         "proxy-next-upstream": "error timeout",
         "proxy-next-upstream-tries": "3",
         "proxy-next-upstream-timeout": "10",
@@ -32,7 +33,7 @@ def test_a_502_or_503_is_never_retried_into_silence() -> None:
 @pytest.mark.parametrize("timing", [Timing(), LOCAL_TIMING], ids=["eks", "local"])
 def test_the_ingress_closes_idle_upstream_connections_before_gunicorn_does(timing: Timing) -> None:
     # What each side is actually given: the controller's ConfigMap, and the pod's environment.
-    ingress = int(INGRESS_TUNING.controller_config()["upstream-keepalive-timeout"])
+    ingress = int(controller_config(INGRESS_TUNING)["upstream-keepalive-timeout"])
     settings = AppSettings(image_repository="example-app", image_tag="v1", host="app.example.test", timing=timing)
     gunicorn = int({e["name"]: e["value"] for e in container_env(settings)}["KEEPALIVE"])
     assert ingress < gunicorn

@@ -215,7 +215,7 @@ def test_only_the_ingress_namespace_reaches_the_pods(manifests: Manifests, setti
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
     assert rule["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.ingress_namespace}}}
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.router_namespace}}}
     ]
     assert rule["ports"] == [{"port": settings.container_port, "protocol": "TCP"}]
 
@@ -228,19 +228,19 @@ def test_namespace_enforces_the_restricted_pod_security_standard(manifests: Mani
 
 
 def test_ingress_routes_the_host_to_the_services_named_port(manifests: Manifests, settings: AppSettings) -> None:
-    (rule,) = manifests.ingress["spec"]["rules"]
+    (rule,) = manifests.routes[0]["spec"]["rules"]
     assert rule["host"] == settings.host
     (path,) = rule["http"]["paths"]
     assert path["backend"]["service"]["name"] == manifests.service["metadata"]["name"]
     assert path["backend"]["service"]["port"] == {"name": manifests.service["spec"]["ports"][0]["name"]}
     assert manifests.service["spec"]["ports"][0]["targetPort"] == _container(manifests)["ports"][0]["name"]
-    assert manifests.ingress["spec"]["ingressClassName"] == "nginx"
+    assert manifests.routes[0]["spec"]["ingressClassName"] == "nginx"
 
 
 def test_ingress_has_tls_only_when_an_issuer_is_set(valid: dict[str, Any], manifests: Manifests) -> None:
-    assert "tls" not in manifests.ingress["spec"]
-    assert manifests.ingress["metadata"]["annotations"] == {}
-    with_tls = render(AppSettings(**valid, tls_cluster_issuer="letsencrypt-prod")).ingress
+    assert "tls" not in manifests.routes[0]["spec"]
+    assert manifests.routes[0]["metadata"]["annotations"] == {}
+    with_tls = render(AppSettings(**valid, tls_cluster_issuer="letsencrypt-prod")).routes[0]
     assert with_tls["spec"]["tls"] == [{"hosts": ["app.example.test"], "secretName": "example-app-tls"}]
     assert with_tls["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}
 

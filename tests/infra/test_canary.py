@@ -21,7 +21,8 @@ def build(step: CanaryStep, image_repository: str | None = None) -> list[Registe
     def program() -> pulumi.Output[Any]:
         repository = None if image_repository is None else pulumi.Output.from_input(image_repository)
         canary = Canary("app-canary", CanaryArgs(app=settings(), policy=POLICY, step=step, image_repository=repository))
-        return pulumi.Output.all(canary.deployment.urn, canary.ingress.urn)
+        routes = canary.route()
+        return pulumi.Output.all(canary.deployment.urn, *(route.urn for route in routes))
 
     return list(run_mocked(program).resources.values())
 

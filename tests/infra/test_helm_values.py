@@ -8,6 +8,7 @@ import re
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from app.contract.routers.ingress_nginx import controller_config
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     CONTROLLER_LABELS,
@@ -30,9 +31,9 @@ def test_controller_config_is_the_contracts_tuning_not_a_copy() -> None:
     custom = IngressTuning(proxy_next_upstream_tries=5)
     timing = dataclasses.replace(INGRESS_TIMING, drain=20, deregistration_delay=155)
     values = ingress_nginx_values(replicas=2, ingress_class="nginx", tuning=custom, timing=timing)
-    assert values["controller"]["config"] == {**custom.controller_config(), "worker-shutdown-timeout": "20s"}
+    assert values["controller"]["config"] == {**controller_config(custom), "worker-shutdown-timeout": "20s"}
     default = ingress_nginx_values(replicas=2, ingress_class="nginx")
-    assert default["controller"]["config"] == {**INGRESS_TUNING.controller_config(), "worker-shutdown-timeout": "30s"}
+    assert default["controller"]["config"] == {**controller_config(INGRESS_TUNING), "worker-shutdown-timeout": "30s"}
 
 
 def test_controller_stays_available_through_drains_and_upgrades() -> None:

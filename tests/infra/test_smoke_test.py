@@ -190,7 +190,7 @@ def test_smoke_resource_runs_after_the_deployment_and_the_ingress() -> None:
         smoke = SmokeTest(
             "app-smoke",
             smoke_test_args(app, workload.url),
-            opts=pulumi.ResourceOptions(depends_on=[workload.deployment, workload.ingress]),
+            opts=pulumi.ResourceOptions(depends_on=[workload.deployment, *workload.route()]),
         )
         return smoke.id
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING
+from app.contract.routers.ingress_nginx import controller_config
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
@@ -131,7 +132,7 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     assert (certs["chart"], certs["version"]) == (CERT_MANAGER_CHART.name, "v1.21.1")
     assert certs["values"]["crds"]["enabled"] is True
     controller = nginx["values"]["controller"]
-    assert INGRESS_TUNING.controller_config().items() <= controller["config"].items()
+    assert controller_config(INGRESS_TUNING).items() <= controller["config"].items()
     assert controller["replicaCount"] == (3 if stack == "prd" else 2)
     assert controller["minAvailable"] == 1  # the chart's PodDisruptionBudget
     assert controller["affinity"]["podAntiAffinity"]

@@ -123,6 +123,7 @@ def workload_program(app: AppSettings, **args: Any) -> Callable[[], Any]:
     def program() -> Any:
         provider = k8s.Provider("cluster", kubeconfig="{}")
         workload = Workload("app", WorkloadArgs(settings=app, provider=provider, **args))
+        workload.route()
         return workload.url
 
     return program
@@ -227,6 +228,7 @@ def test_objects_wait_for_the_namespace_and_the_platform() -> None:
         workload = Workload(
             "app", WorkloadArgs(settings=settings(), provider=provider, depends_on=[ingress_nginx, cert_manager])
         )
+        workload.route()
         return workload.url
 
     recording = run_mocked(program)
