@@ -133,7 +133,8 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     controller = nginx["values"]["controller"]
     assert INGRESS_TUNING.controller_config().items() <= controller["config"].items()
     assert controller["replicaCount"] == (3 if stack == "prd" else 2)
-    assert controller["minAvailable"] == 1  # the chart's PodDisruptionBudget
+    # The chart's PodDisruptionBudget: one controller at a time, whatever the replicas.
+    assert controller["maxUnavailable"] == 1 and "minAvailable" not in controller
     assert controller["affinity"]["podAntiAffinity"]
     assert controller["metrics"]["enabled"] is True
     assert controller["service"]["loadBalancerClass"] == "service.k8s.aws/nlb"  # the AWS Load Balancer Controller's
@@ -157,7 +158,7 @@ def test_metrics_server_feeds_the_hpa_from_two_pods_behind_a_pdb(stack: str, sta
     assert metrics["atomic"] is True
     values = metrics["values"]
     assert values["replicas"] >= 2
-    assert values["podDisruptionBudget"]["enabled"] is True and values["podDisruptionBudget"]["minAvailable"] == 1
+    assert values["podDisruptionBudget"]["enabled"] is True and values["podDisruptionBudget"]["maxUnavailable"] == 1
     (term,) = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
     assert values["resources"]["requests"]["cpu"] and values["resources"]["limits"]["memory"]
