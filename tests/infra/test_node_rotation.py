@@ -253,6 +253,7 @@ def test_the_readme_prose_states_the_modules_numbers() -> None:
         int(INGRESS_TIMING.target_registration),
         int(INGRESS_TIMING.pre_stop),
         int(INGRESS_TIMING.health_check_interval),
+        int(INGRESS_TIMING.controller_reaction),
         int(INGRESS_TIMING.deregistration_delay),
         int(ingress.ready_after),
         int(ingress.termination_grace),
