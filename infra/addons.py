@@ -38,6 +38,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from app.contract.disruption import DRAIN_MAX_UNAVAILABLE, spread_constraints
+
 VPC_CNI = "vpc-cni"
 KUBE_PROXY = "kube-proxy"
 COREDNS = "coredns"
@@ -79,8 +81,10 @@ COREDNS_LABELS = {"k8s-app": "kube-dns"}
 """The CoreDNS pods' labels (EKS User Guide managing-coredns: its default topologySpreadConstraints)."""
 COREDNS_REPLICAS = 2
 """Two DNS servers, on different nodes and, where there are nodes in several, different zones."""
-COREDNS_MAX_UNAVAILABLE = 1
-"""The PodDisruptionBudget: a drain or add-on update takes at most one of the two at a time."""
+COREDNS_MAX_UNAVAILABLE = DRAIN_MAX_UNAVAILABLE
+"""The PodDisruptionBudget: a drain or add-on update takes at most one of the two at a time. The add-on's
+configuration offers `enabled`, `maxUnavailable` and `minAvailable` (EKS User Guide eks-networking-add-ons, CoreDNS
+"PodDisruptionBudget"), no `unhealthyPodEvictionPolicy`: its budget keeps Kubernetes' default, IfHealthyBudget."""
 
 
 def vpc_cni_configuration() -> dict[str, Any]:
@@ -109,21 +113,12 @@ def coredns_configuration() -> dict[str, Any]:
     `topologySpreadConstraints`, whose value replaces EKS's default zone spread (managing-coredns,
     "Important CoreDNS upgrade considerations"). Both constraints are soft (`ScheduleAnyway`): DNS pods
     must always find a node, and a hard hostname spread can leave a pod Pending while a cordoned node
-    still counts as a domain during a drain.
+    still counts as a domain during a drain (app/contract/disruption.py, every tier's spread).
     """
-
-    def spread(topology_key: str) -> dict[str, Any]:
-        return {
-            "maxSkew": 1,
-            "topologyKey": topology_key,
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": dict(COREDNS_LABELS)},
-        }
-
     return {
         "replicaCount": COREDNS_REPLICAS,
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": COREDNS_MAX_UNAVAILABLE},
-        "topologySpreadConstraints": [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")],
+        "topologySpreadConstraints": spread_constraints(COREDNS_LABELS),
     }
 
 

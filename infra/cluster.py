@@ -6,8 +6,9 @@ Example::
                                          private_subnet_ids=network.private_subnet_ids, ...))
     k8s.core.v1.Namespace("app", opts=pulumi.ResourceOptions(provider=cluster.provider))
 
-Node updates (AMI, version, launch template) go through EKS's managed rolling update: surge a node,
-drain the old one through the eviction API (PodDisruptionBudgets hold), one node at a time.
+Node updates (AMI, version, launch template) go through EKS's managed rolling update: new nodes first, then
+each old node drained through the eviction API (PodDisruptionBudgets hold), one node at a time
+(infra/node_rotation.py says why, and what each tier goes through).
 
 Networking and DNS are EKS add-ons the program manages and pins (infra/addons.py): the VPC CNI (with
 NetworkPolicy enforced) and kube-proxy exist before the node group, because a node without them never
@@ -30,6 +31,7 @@ import pulumi_kubernetes as k8s
 from infra.addons import AFTER_NODES, BEFORE_NODES, VPC_CNI, addon_versions, configuration_values
 from infra.ci_policy import EKS_ADMIN_POLICY, web_identity_trust_policy
 from infra.cluster_access import api_access_problem
+from infra.node_rotation import FORCE_UPDATE_VERSION, NODE_GROUP_UPDATE_CONFIG
 from infra.node_types import NODE_AMI_TYPE
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -286,8 +288,10 @@ class Cluster(pulumi.ComponentResource):
                 "desired_size": args.desired_nodes,
                 "max_size": args.max_nodes,
             },
-            # One node at a time, drained through the eviction API so PodDisruptionBudgets hold.
-            update_config={"max_unavailable": 1},
+            # New nodes first, then one old node at a time, drained through the eviction API so every tier's
+            # PodDisruptionBudget holds; a drain its budgets block fails the update rather than deleting pods.
+            update_config=dict(NODE_GROUP_UPDATE_CONFIG),
+            force_update_version=FORCE_UPDATE_VERSION,
             labels={"example-app/node-group": "general"},
             tags=tags,
             opts=pulumi.ResourceOptions(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.contract.disruption import drain_budget, spread_constraints
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from app.contract.routers.ingress_nginx import controller_config
 from infra.ingress_timing import INGRESS_TIMING, IngressTiming, whole_seconds
@@ -151,9 +152,11 @@ def ingress_nginx_values(
     return {
         "controller": {
             "replicaCount": replicas,
-            # templates/controller-poddisruptionbudget.yaml renders the PDB only when replicaCount > 1:
-            # node drains keep one serving.
-            "minAvailable": 1,
+            # templates/controller-poddisruptionbudget.yaml renders the PDB only when replicaCount > 1, with
+            # maxUnavailable in place of the chart's minAvailable 1 once the key is set (`hasKey`), and
+            # unhealthyPodEvictionPolicy when set: a drain takes one controller at a time, whatever the replicas
+            # (minAvailable 1 would let two of three go at once), and never waits on one that is not Ready.
+            **drain_budget(),
             # Retry and keep-alive values shared with the local nginx (app/contract/ingress.py), plus how long
             # nginx may drain. templates/controller-configmap.yaml copies each key into the controller's ConfigMap;
             # the keys are the controller's (controller-v1.15.1 internal/ingress/defaults/main.go and
@@ -195,7 +198,7 @@ def ingress_nginx_values(
             },
             # preStop counts against it (the chart's default is 300).
             "terminationGracePeriodSeconds": whole_seconds(timing.termination_grace, "termination_grace"),
-            # Never both replicas on one node, and spread over zones when nodes allow it. Preferred,
+            # Never two on one node while another node is free, and spread over zones and nodes. Preferred,
             # not required: a required rule blocks the controller's own surge when replicas == nodes.
             "affinity": {
                 "podAntiAffinity": {
@@ -210,14 +213,7 @@ def ingress_nginx_values(
                     ]
                 }
             },
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "topology.kubernetes.io/zone",
-                    "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": CONTROLLER_LABELS},
-                }
-            ],
+            "topologySpreadConstraints": spread_constraints(CONTROLLER_LABELS),
             # Surge one: with the namespace's readiness gate the new pod is Ready only once its NLB target is
             # healthy, so an old pod is taken away only after its successor takes traffic.
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -237,20 +233,45 @@ def ingress_nginx_values(
     }
 
 
+CERT_MANAGER_REPLICAS = 2
+"""Pods of each cert-manager part. The webhook is on the admission path of every cert-manager object (its
+ValidatingWebhookConfiguration, failurePolicy Fail): with one pod, a drain of its node would refuse every
+Certificate and Challenge until it is back. The controller and cainjector elect a leader; a second pod takes over."""
+CERT_MANAGER_LABELS = {
+    part: {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": "cert-manager",
+        "app.kubernetes.io/component": part,
+    }
+    for part, name in (("controller", "cert-manager"), ("webhook", "webhook"), ("cainjector", "cainjector"))
+}
+"""Pod labels of each part for a release named `cert-manager` (v1.21.1 templates/deployment.yaml,
+webhook-deployment.yaml, cainjector-deployment.yaml; `cert-manager.name`, `webhook.name`, `cainjector.name` in
+templates/_helpers.tpl)."""
+
+
 def cert_manager_values() -> dict[str, Any]:
-    """Values for the cert-manager chart: CRDs managed by the chart, two replicas of each part.
+    """Values for the cert-manager chart: CRDs managed by the chart, two spread replicas of each part, each budgeted.
 
     Keys from cert-manager/cert-manager v1.21.1 deploy/charts/cert-manager/values.yaml; its values.schema.json
-    accepts them. `podDisruptionBudget.minAvailable` is documented there only as a comment: templates/
-    poddisruptionbudget.yaml reads it with `hasKey` (and defaults to minAvailable 1 without it).
+    accepts them. `podDisruptionBudget.maxUnavailable` and `.unhealthyPodEvictionPolicy` are documented there only
+    as comments: templates/poddisruptionbudget.yaml (and the webhook's and cainjector's) read them with `hasKey` /
+    `with`, and fall back to minAvailable 1 without either count.
     """
-    spread = {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}, "replicaCount": 2}
+
+    def part(labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "replicaCount": CERT_MANAGER_REPLICAS,
+            "podDisruptionBudget": {"enabled": True, **drain_budget()},
+            "topologySpreadConstraints": spread_constraints(labels),  # the chart sets none (values.yaml: [])
+        }
+
     return {
         # keep: uninstalling the chart must not delete the CRDs, which would delete every Certificate.
         "crds": {"enabled": True, "keep": True},
-        **spread,
-        "webhook": dict(spread),
-        "cainjector": dict(spread),
+        **part(CERT_MANAGER_LABELS["controller"]),
+        "webhook": part(CERT_MANAGER_LABELS["webhook"]),
+        "cainjector": part(CERT_MANAGER_LABELS["cainjector"]),
         "prometheus": {"enabled": True},  # the chart's default: metrics port and scrape annotations
     }
 
@@ -281,18 +302,18 @@ metrics-server-helm-chart-3.13.0 templates/_helpers.tpl `metrics-server.selector
 
 
 def metrics_server_values(*, replicas: int) -> dict[str, Any]:
-    """Values for the metrics-server chart: ≥ 2 replicas on different nodes, a PDB, requests sized for ~100 nodes.
+    """Values for the metrics-server chart: ≥ 2 replicas spread over nodes and zones, a PDB, requests for ~100 nodes.
 
     Keys from kubernetes-sigs/metrics-server metrics-server-helm-chart-3.13.0 charts/metrics-server/values.yaml;
-    templates/deployment.yaml hands updateStrategy, affinity and resources over whole, templates/pdb.yaml
-    reads the budget's three keys.
+    templates/deployment.yaml hands updateStrategy, affinity, topologySpreadConstraints and resources over whole,
+    templates/pdb.yaml reads the budget's three keys.
     """
     return {
         # Two or more, so the HPA keeps getting metrics while one pod is replaced or its node drained;
         # while none answers, the metrics.k8s.io API is down and every HPA stops scaling.
         "replicas": replicas,
-        # minAvailable 1: a drain never evicts the last one. AlwaysAllow: a crash-looping pod never blocks a drain.
-        "podDisruptionBudget": {"enabled": True, "minAvailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+        # One at a time, whatever the replicas; AlwaysAllow: a crash-looping pod never blocks a drain.
+        "podDisruptionBudget": {"enabled": True, **drain_budget()},
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         # Preferred, not required: a required rule would block the rollout's surge pod when replicas == nodes.
         "affinity": {
@@ -308,12 +329,17 @@ def metrics_server_values(*, replicas: int) -> dict[str, Any]:
                 ]
             }
         },
+        "topologySpreadConstraints": spread_constraints(METRICS_SERVER_LABELS),
         # The chart's defaults (upstream's sizing for up to ~100 nodes), written out so a preview shows a change,
         # plus a memory limit: metrics-server's memory grows with pods and nodes, never with traffic.
         "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
     }
 
 
+LOAD_BALANCER_CONTROLLER_REPLICAS = 2
+"""Controller pods: one leader, and every pod serves the readiness-gate webhook, which is on the creation path of
+every pod in the ingress controller's namespace (failurePolicy Fail): with one pod, a drain of its node would stop
+new ingress pods from being created until it is back."""
 LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 """The controller's ServiceAccount; its IAM role trusts exactly this one (IRSA)."""
 LOAD_BALANCER_CONTROLLER_LABELS = {
@@ -339,19 +365,14 @@ def load_balancer_controller_values(
         "region": region,
         "vpcId": vpc_id,
         "replicaCount": replicas,
-        # templates/pdb.yaml renders it only when replicaCount > 1, as the spec's body: a drain keeps one leader
-        # candidate and one webhook server.
-        "podDisruptionBudget": {"minAvailable": 1},
+        # templates/pdb.yaml renders it only when replicaCount > 1, as the spec's body: a drain takes one pod at a
+        # time, so one leader candidate and one webhook server always stay.
+        "podDisruptionBudget": drain_budget(),
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        # configureDefaultAffinity (default true) already prefers other nodes; spread over zones as well.
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": LOAD_BALANCER_CONTROLLER_LABELS},
-            }
-        ],
+        # configureDefaultAffinity (default true) already prefers other nodes; spread over zones and nodes as well.
+        # The webhook's objectSelector leaves the controller's own pods alone (templates/webhook.yaml, `NotIn`
+        # aws-load-balancer-controller), so a replacement controller pod never waits for the webhook it serves.
+        "topologySpreadConstraints": spread_constraints(LOAD_BALANCER_CONTROLLER_LABELS),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "serviceAccount": {
             "create": True,

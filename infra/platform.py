@@ -31,6 +31,7 @@ from infra.helm_values import (
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
     LOAD_BALANCER_CONTROLLER_CHART,
+    LOAD_BALANCER_CONTROLLER_REPLICAS,
     LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
     METRICS_SERVER_CHART,
     READINESS_GATE_LABEL,
@@ -253,7 +254,7 @@ class LoadBalancerControllerArgs:
     """The cluster's IAM OIDC provider, which the controller's role trusts (IRSA)."""
     oidc_provider_url: pulumi.Input[str]
     """Its issuer URL, for the trust policy's `sub` and `aud` conditions."""
-    replicas: int = 2
+    replicas: int = LOAD_BALANCER_CONTROLLER_REPLICAS
     """Controller pods (one leader, all serve the webhook); ≥ 2 behind a PDB so a drain never stops both."""
     namespace: str = "aws-load-balancer-controller"
     """Namespace of the controller (Pod Security `baseline`: the chart sets no seccomp profile)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.contract.disruption import drain_budget, spread_constraints
 from app.contract.ingress import INGRESS_TUNING
 from app.contract.routers import RENDERINGS
 from app.contract.routing import CanarySplit, Route, RouteObjects
@@ -143,21 +144,11 @@ def _pod_spec(settings: AppSettings) -> dict[str, Any]:
             }
         ],
         "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}}],
-        "topologySpreadConstraints": [
-            _spread(settings, "topology.kubernetes.io/zone"),
-            _spread(settings, "kubernetes.io/hostname"),
-        ],
-    }
-
-
-def _spread(settings: AppSettings, key: str) -> dict[str, Any]:
-    # ScheduleAnyway: a surge pod must never wait for a node in the "right" zone; skew is a preference.
-    return {
-        "maxSkew": 1,
-        "topologyKey": key,
-        "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": selector_labels(settings)},
-        "matchLabelKeys": ["pod-template-hash"],
+        # Over zones, then nodes; soft, so a surge or replacement pod never waits for a node in the "right" zone.
+        # matchLabelKeys: each ReplicaSet spreads on its own, so a rollout's new pods spread among themselves.
+        "topologySpreadConstraints": spread_constraints(
+            selector_labels(settings), match_label_keys=["pod-template-hash"]
+        ),
     }
 
 
@@ -243,12 +234,9 @@ def render(settings: AppSettings, split: CanarySplit | None = None) -> Manifests
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": _metadata(settings),
-            "spec": {
-                # Node drains evict one pod at a time; rollouts are governed by the strategy instead.
-                "maxUnavailable": 1,
-                "selector": {"matchLabels": selector_labels(settings)},
-                "unhealthyPodEvictionPolicy": "AlwaysAllow",
-            },
+            # Node drains and node-group updates evict one pod at a time, and a pod that is not Ready never blocks
+            # them (app/contract/disruption.py); rollouts are governed by the strategy instead.
+            "spec": {**drain_budget(), "selector": {"matchLabels": selector_labels(settings)}},
         },
         autoscaler={
             "apiVersion": "autoscaling/v2",

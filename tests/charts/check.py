@@ -10,7 +10,10 @@ chart itself, offline, and reports, for one release:
 - `render`: a template fails to render;
 - `invalid-object`: a rendered object fails `kubernetes-validate --strict` at the cluster's version
   (unknown fields, wrong types, a kind with no schema at that version);
-- `missing` / `mismatch`: something we rely on (`Expected`) is not in the output, or not as we set it.
+- `missing` / `mismatch`: something we rely on (`Expected`) is not in the output, or not as we set it;
+- `rotation`: a Deployment we rely on to serve through node drains (`DrainSafe`) renders without what that
+  takes — one PodDisruptionBudget that lets exactly one pod go at a time, ≥ 2 replicas, spread over zones and
+  nodes (app/contract/disruption.py `Tier.problems`).
 
     findings = check_release(chart_dir, release, kube_version="1.35", expected=[...])
 
@@ -29,6 +32,8 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import yaml
+
+from app.contract.disruption import tier_from_objects
 
 # helm/helm v4.2.3 pkg/release/v1/util/manifest.go `sep`: how Helm itself splits a template's output into
 # objects. It also splits `---# comment`, which a YAML parser reads as one document (cert-manager's rbac.yaml).
@@ -85,6 +90,19 @@ class Expected:
     contains: bool = False
 
 
+@dataclass(frozen=True)
+class DrainSafe:
+    """Something we rely on: the Deployment `deployment` keeps serving through one-node-at-a-time drains.
+
+    Judged from the rendered objects themselves — its replicas, the PodDisruptionBudgets whose selector picks its
+    pods, its spread and anti-affinity — not from the values we passed.
+    """
+
+    deployment: str
+    tier: str
+    """What the tier is called in findings, e.g. `cert-manager webhook`."""
+
+
 def present(kind: str, name: str) -> Expected:
     """We rely on the chart rendering this object at all."""
     return Expected(kind, name, ("metadata", "name"), name)
@@ -95,7 +113,7 @@ class Finding:
     """One defect in a release: what kind of defect, and a sentence saying where and what."""
 
     kind: str
-    """unknown-value, schema, render, invalid-object, missing, mismatch or wrong-chart."""
+    """unknown-value, schema, render, invalid-object, missing, mismatch, rotation or wrong-chart."""
     message: str
 
     def __str__(self) -> str:
@@ -103,7 +121,7 @@ class Finding:
 
 
 def check_release(
-    chart_dir: Path, release: Release, *, kube_version: str, expected: Sequence[Expected] = ()
+    chart_dir: Path, release: Release, *, kube_version: str, expected: Sequence[Expected | DrainSafe] = ()
 ) -> list[Finding]:
     """Every finding for `release` rendered from the chart in `chart_dir` for Kubernetes `kube_version`."""
     with helm.Chart.load(chart_dir) as chart:
@@ -242,10 +260,19 @@ def invalid_at(obj: Mapping[str, Any], kube_version: str) -> list[str]:
 # ---------------------------------------------------------------- what we rely on
 
 
-def unmet(expected: Sequence[Expected], objects: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str]]:
-    """(missing|mismatch, sentence) for each expectation the rendered objects do not meet."""
+def unmet(expected: Sequence[Expected | DrainSafe], objects: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(missing|mismatch|rotation, sentence) for each expectation the rendered objects do not meet."""
     by_id = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in objects}
+    budgets = [o for o in objects if o.get("kind") == "PodDisruptionBudget"]
     for want in expected:
+        if isinstance(want, DrainSafe):
+            deployment = by_id.get(("Deployment", want.deployment))
+            if deployment is None:
+                yield "missing", f"Deployment/{want.deployment} is not rendered"
+                continue
+            for problem in tier_from_objects(want.tier, deployment, budgets).problems():
+                yield "rotation", f"Deployment/{want.deployment}: {problem}"
+            continue
         obj = by_id.get((want.kind, want.name))
         where = f"{want.kind}/{want.name}"
         if obj is None:

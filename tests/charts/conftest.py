@@ -1,5 +1,5 @@
-"""A tiny chart each test writes into its own tmp_path: a Deployment, an optional PDB, a ConfigMap naming
-the Kubernetes version it was rendered for, and a NOTES.txt that is not YAML."""
+"""A tiny chart each test writes into its own tmp_path: a Deployment (with optional spread), an optional PDB, a
+ConfigMap naming the Kubernetes version it was rendered for, and a NOTES.txt that is not YAML."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ resources:
   requests:
     cpu: 10m
 lifecycle: {}
+topologySpreadConstraints: []
 podDisruptionBudget:
   enabled: false
   # minAvailable: 1     (documented only in a comment, read by the template through hasKey)
@@ -38,6 +39,9 @@ spec:
           {{- with .Values.lifecycle }}
           lifecycle: {{- toYaml . | nindent 12 }}
           {{- end }}
+      {{- with .Values.topologySpreadConstraints }}
+      topologySpreadConstraints: {{- toYaml . | nindent 8 }}
+      {{- end }}
 """
 # Two objects in one file, split the way Helm splits them: `---# …` is one YAML document to a YAML parser.
 BUDGET_AND_VERSION = """\

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.helm_values import LOAD_BALANCER_CONTROLLER_LABELS
-from tests.charts.check import Expected, Named, Release, present
+from tests.charts.check import DrainSafe, Expected, Named, Release, present
 
 POD = ("spec", "template", "spec")
 POD_LABELS = ("spec", "template", "metadata", "labels")
@@ -33,17 +33,29 @@ def without_nulls(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: without_nulls(v) if isinstance(v, Mapping) else v for k, v in values.items() if v is not None}
 
 
+BUDGET_KEYS = ("minAvailable", "maxUnavailable", "unhealthyPodEvictionPolicy")
+"""The fields of a PodDisruptionBudget's spec that the charts copy from values of the same name."""
+
+
+def budget(kind_name: str, values: Mapping[str, Any]) -> list[Expected]:
+    """The rendered PodDisruptionBudget carries each budget field the values set, under the same name."""
+    return [
+        Expected("PodDisruptionBudget", kind_name, ("spec", key), values[key]) for key in BUDGET_KEYS if key in values
+    ]
+
+
 def _selected_labels(pod_values: Mapping[str, Any]) -> dict[str, str]:
     """Every label our anti-affinity and spread rules select: the chart's pods must carry all of them."""
     labels: dict[str, str] = {}
-    for term in pod_values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]:
+    anti = pod_values.get("affinity", {}).get("podAntiAffinity", {})
+    for term in anti.get("preferredDuringSchedulingIgnoredDuringExecution", []):
         labels.update(term["podAffinityTerm"]["labelSelector"]["matchLabels"])
     for constraint in pod_values.get("topologySpreadConstraints", []):
         labels.update(constraint["labelSelector"]["matchLabels"])
     return labels
 
 
-def ingress_nginx(release: Release) -> list[Expected]:
+def ingress_nginx(release: Release) -> list[Expected | DrainSafe]:
     """Controller replicas, our ConfigMap keys and controller args, the grace period, PDB, spread, the Service."""
     controller = release.values["controller"]
     service = controller["service"]
@@ -56,7 +68,7 @@ def ingress_nginx(release: Release) -> list[Expected]:
     args.append(f"--ingress-class={controller['ingressClass']}")
     if controller["metrics"]["enabled"]:
         args.append("--enable-metrics=true")
-    expected = [
+    expected: list[Expected | DrainSafe] = [
         Expected("Deployment", name, ("spec", "replicas"), controller["replicaCount"]),
         Expected("Deployment", name, ("spec", "strategy"), controller["updateStrategy"]),
         Expected(
@@ -70,7 +82,8 @@ def ingress_nginx(release: Release) -> list[Expected]:
         # Our preStop replaces the chart's /wait-shutdown (templates/controller-deployment.yaml `lifecycle`).
         Expected("Deployment", name, (*container, "lifecycle"), without_nulls(controller["lifecycle"])),
         Expected("ConfigMap", name, ("data",), controller["config"], contains=True),
-        Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), controller["minAvailable"]),
+        *budget(name, controller),
+        DrainSafe(name, "ingress-nginx controller"),
         Expected(
             "PodDisruptionBudget",
             name,
@@ -101,11 +114,11 @@ CERT_MANAGER_CRDS = (
 """The custom resources cert-manager's issuance through Let's Encrypt HTTP-01 needs."""
 
 
-def cert_manager(release: Release) -> list[Expected]:
-    """The CRDs (kept on uninstall when asked), and replicas and a PDB for the controller, webhook and cainjector."""
+def cert_manager(release: Release) -> list[Expected | DrainSafe]:
+    """The CRDs (kept on uninstall when asked); replicas, PDB and spread of the controller, webhook and cainjector."""
     values = release.values
     base = fullname(release)
-    expected: list[Expected] = []
+    expected: list[Expected | DrainSafe] = []
     if values["crds"]["enabled"]:
         for crd in CERT_MANAGER_CRDS:
             expected.append(present("CustomResourceDefinition", crd))
@@ -114,47 +127,44 @@ def cert_manager(release: Release) -> list[Expected]:
                 field = ("metadata", "annotations", "helm.sh/resource-policy")
                 expected.append(Expected("CustomResourceDefinition", crd, field, "keep"))
     # v1.21.1 templates/_helpers.tpl: the webhook and cainjector are "<fullname>-webhook" / "-cainjector".
-    for part, name in (
-        (values, base),
-        (values["webhook"], f"{base}-webhook"),
-        (values["cainjector"], f"{base}-cainjector"),
+    for part, name, tier in (
+        (values, base, "cert-manager controller"),
+        (values["webhook"], f"{base}-webhook", "cert-manager webhook"),
+        (values["cainjector"], f"{base}-cainjector", "cert-manager cainjector"),
     ):
-        expected.append(Expected("Deployment", name, ("spec", "replicas"), part["replicaCount"]))
-        budget = part["podDisruptionBudget"]
-        if budget["enabled"]:
-            expected.append(Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), budget["minAvailable"]))
+        expected += [
+            Expected("Deployment", name, ("spec", "replicas"), part["replicaCount"]),
+            Expected("Deployment", name, (*POD, "topologySpreadConstraints"), part["topologySpreadConstraints"]),
+            Expected("Deployment", name, POD_LABELS, _selected_labels(part), contains=True),
+            DrainSafe(name, tier),
+        ]
+        if part["podDisruptionBudget"]["enabled"]:
+            expected += budget(name, part["podDisruptionBudget"])
     return expected
 
 
-def metrics_server(release: Release) -> list[Expected]:
+def metrics_server(release: Release) -> list[Expected | DrainSafe]:
     """Replicas, rollout, spread and resources of metrics-server, its PDB, and the metrics API it serves."""
     values = release.values
     name = fullname(release)
     container = (*POD, "containers", Named("metrics-server"))  # templates/deployment.yaml: the chart's name
-    budget = values["podDisruptionBudget"]
-    expected = [
+    expected: list[Expected | DrainSafe] = [
         Expected("Deployment", name, ("spec", "replicas"), values["replicas"]),
         Expected("Deployment", name, ("spec", "strategy"), values["updateStrategy"]),
         Expected("Deployment", name, (*POD, "affinity"), values["affinity"]),
+        Expected("Deployment", name, (*POD, "topologySpreadConstraints"), values["topologySpreadConstraints"]),
         Expected("Deployment", name, POD_LABELS, _selected_labels(values), contains=True),
         Expected("Deployment", name, (*container, "resources"), values["resources"]),
+        DrainSafe(name, "metrics-server"),
         # What the HorizontalPodAutoscaler reads CPU from (templates/apiservice.yaml).
         present("APIService", "v1beta1.metrics.k8s.io"),
     ]
-    if budget["enabled"]:
-        expected += [
-            Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), budget["minAvailable"]),
-            Expected(
-                "PodDisruptionBudget",
-                name,
-                ("spec", "unhealthyPodEvictionPolicy"),
-                budget["unhealthyPodEvictionPolicy"],
-            ),
-        ]
+    if values["podDisruptionBudget"]["enabled"]:
+        expected += budget(name, values["podDisruptionBudget"])
     return expected
 
 
-def aws_load_balancer_controller(release: Release) -> list[Expected]:
+def aws_load_balancer_controller(release: Release) -> list[Expected | DrainSafe]:
     """Replicas, rollout, spread, the PDB, the IRSA annotation and the readiness-gate webhook's failure policy."""
     values = release.values
     # v3.5.0 templates/_helpers.tpl: fullname is the release name when it contains the chart's name; the
@@ -165,7 +175,9 @@ def aws_load_balancer_controller(release: Release) -> list[Expected]:
         Expected("Deployment", name, ("spec", "strategy"), values["updateStrategy"]),
         Expected("Deployment", name, (*POD, "topologySpreadConstraints"), values["topologySpreadConstraints"]),
         Expected("Deployment", name, POD_LABELS, LOAD_BALANCER_CONTROLLER_LABELS, contains=True),
-        Expected("PodDisruptionBudget", name, ("spec", "minAvailable"), values["podDisruptionBudget"]["minAvailable"]),
+        *budget(name, values["podDisruptionBudget"]),
+        # Its pod webhook (below) is on the creation path of every ingress-nginx pod: one pod must always serve it.
+        DrainSafe(name, "AWS Load Balancer Controller"),
         Expected(
             "ServiceAccount",
             values["serviceAccount"]["name"],
@@ -182,7 +194,7 @@ def aws_load_balancer_controller(release: Release) -> list[Expected]:
     ]
 
 
-EXPECTED: dict[str, Callable[[Release], list[Expected]]] = {
+EXPECTED: dict[str, Callable[[Release], list[Expected | DrainSafe]]] = {
     "aws-load-balancer-controller": aws_load_balancer_controller,
     "ingress-nginx": ingress_nginx,
     "cert-manager": cert_manager,

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from app.contract.disruption import spread_constraints
 from tests.charts.check import (
+    DrainSafe,
     Expected,
     Finding,
     Named,
@@ -118,6 +120,54 @@ def test_a_budget_without_the_field_we_set_is_missing(tiny_chart: Path) -> None:
     assert [str(f) for f in findings] == [
         "missing: tiny 0.1.0: PodDisruptionBudget/demo has no spec.minAvailable (expected 1)"
     ]
+
+
+SPREAD = spread_constraints({"app": "tiny"})
+BUDGET = {"enabled": True, "minAvailable": 1}
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"replicas": 2, "podDisruptionBudget": BUDGET, "topologySpreadConstraints": SPREAD}, None),
+        (
+            {"replicas": 3, "podDisruptionBudget": BUDGET, "topologySpreadConstraints": SPREAD},
+            "its budget allows 2 eviction(s) of 3; a drain may take them at once",
+        ),
+        (
+            {"replicas": 2, "topologySpreadConstraints": SPREAD},
+            "no PodDisruptionBudget, so a drain may evict every pod at once",
+        ),
+        (
+            {"replicas": 2, "podDisruptionBudget": BUDGET},
+            "pods not spread over topology.kubernetes.io/zone, kubernetes.io/hostname; "
+            "one node or zone may hold them all",
+        ),
+        (
+            {
+                "replicas": 1,
+                "podDisruptionBudget": {"enabled": True, "minAvailable": 0},
+                "topologySpreadConstraints": SPREAD,
+            },
+            "1 replica(s); a drain of its node leaves it without a pod",
+        ),
+    ],
+)
+def test_a_tier_that_a_node_drain_could_empty_is_reported(
+    tiny_chart: Path, values: dict[str, Any], problem: str | None
+) -> None:
+    # Judged from the rendered Deployment and budget, as the eviction API and the scheduler would see them.
+    findings = check_release(tiny_chart, release(values), kube_version="1.35", expected=[DrainSafe("demo", "tiny")])
+    if problem is None:
+        assert findings == []
+    else:
+        assert kinds(findings) == ["rotation"], findings
+        assert findings[0].message == f"tiny 0.1.0: Deployment/demo: tiny: {problem}"
+
+
+def test_a_drain_safe_deployment_that_is_not_rendered_is_missing(tiny_chart: Path) -> None:
+    findings = check_release(tiny_chart, release({}), kube_version="1.35", expected=[DrainSafe("other", "x")])
+    assert [str(f) for f in findings] == ["missing: tiny 0.1.0: Deployment/other is not rendered"]
 
 
 @pytest.mark.parametrize(("kube_version", "rendered_for"), [("1.33", "v1.33.0"), ("1.35", "v1.35.0")])

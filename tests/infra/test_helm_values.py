@@ -11,6 +11,7 @@ from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from app.contract.routers.ingress_nginx import controller_config
 from infra.helm_values import (
     CERT_MANAGER_CHART,
+    CERT_MANAGER_LABELS,
     CONTROLLER_LABELS,
     INGRESS_NGINX_CHART,
     LETS_ENCRYPT_SERVERS,
@@ -39,12 +40,16 @@ def test_controller_config_is_the_contracts_tuning_not_a_copy() -> None:
 def test_controller_stays_available_through_drains_and_upgrades() -> None:
     controller = ingress_nginx_values(replicas=3, ingress_class="nginx")["controller"]
     assert controller["replicaCount"] == 3
-    assert controller["minAvailable"] == 1  # PDB: a node drain never takes the last controller
+    # PDB: a drain takes one controller at a time, even of three, and a controller that is not Ready never blocks it.
+    assert controller["maxUnavailable"] == 1 and "minAvailable" not in controller
+    assert controller["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert controller["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     (term,) = controller["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == CONTROLLER_LABELS
-    assert controller["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    spread = {c["topologyKey"]: c for c in controller["topologySpreadConstraints"]}
+    assert set(spread) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    assert all(c["labelSelector"] == {"matchLabels": CONTROLLER_LABELS} for c in spread.values())
 
 
 PREFIX = "service.beta.kubernetes.io/aws-load-balancer-"
@@ -127,13 +132,15 @@ def test_metrics_server_stays_available_through_drains_and_upgrades(replicas: in
     assert values["replicas"] == replicas
     assert values["podDisruptionBudget"] == {
         "enabled": True,
-        "minAvailable": 1,
+        "maxUnavailable": 1,
         "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
     assert values["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     (term,) = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
+    zones = [c for c in values["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
+    assert [c["labelSelector"] for c in zones] == [{"matchLabels": METRICS_SERVER_LABELS}]
 
 
 @pytest.mark.parametrize(
@@ -149,9 +156,23 @@ def test_every_chart_is_pinned_to_one_exact_version(chart: ChartRef) -> None:
 def test_cert_manager_installs_its_crds_and_runs_two_of_everything() -> None:
     values = cert_manager_values()
     assert values["crds"] == {"enabled": True, "keep": True}
-    for part in (values, values["webhook"], values["cainjector"]):
+    for part, labels in (
+        (values, CERT_MANAGER_LABELS["controller"]),
+        (values["webhook"], CERT_MANAGER_LABELS["webhook"]),
+        (values["cainjector"], CERT_MANAGER_LABELS["cainjector"]),
+    ):
         assert part["replicaCount"] == 2
-        assert part["podDisruptionBudget"]["enabled"] is True
+        # One pod of each part at a time; `maxUnavailable` replaces the chart's default minAvailable 1.
+        assert part["podDisruptionBudget"] == {
+            "enabled": True,
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        }
+        spread = {c["topologyKey"]: c["labelSelector"] for c in part["topologySpreadConstraints"]}
+        assert spread == {
+            "topology.kubernetes.io/zone": {"matchLabels": labels},
+            "kubernetes.io/hostname": {"matchLabels": labels},
+        }
 
 
 @pytest.mark.parametrize("server", sorted(LETS_ENCRYPT_SERVERS))

@@ -27,7 +27,9 @@ def test_the_controller_runs_twice_behind_a_budget_with_its_pod_webhook(stack: s
     graph = stack_graph(stack)
     values = _release(graph, "aws-load-balancer-controller").inputs["values"]
     assert values["replicaCount"] >= 2
-    assert values["podDisruptionBudget"] == {"minAvailable": 1}
+    assert values["podDisruptionBudget"] == {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    keys = {c["topologyKey"] for c in values["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}  # its webhook survives a node or zone
     assert values["updateStrategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert values["podMutatorWebhookConfig"]["failurePolicy"] == "Fail"  # never a gate-less ingress pod
     assert values["enableServiceMutatorWebhook"] is False

@@ -78,7 +78,9 @@ def test_node_group_keeps_capacity_through_updates(stack: str, stack_graph: Grap
     scaling = inputs["scalingConfig"]
     assert scaling["minSize"] >= 2
     assert scaling["minSize"] <= scaling["desiredSize"] <= scaling["maxSize"]
-    assert inputs["updateConfig"] == {"maxUnavailable": 1}
+    # New nodes first, one old node drained at a time, never forced past the budgets (infra/node_rotation.py).
+    assert inputs["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "DEFAULT"}
+    assert inputs["forceUpdateVersion"] is False
     assert inputs["capacityType"] == ("SPOT" if stack == "int" else "ON_DEMAND")
     assert inputs["launchTemplate"]["id"]
 
@@ -134,7 +136,8 @@ def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_gr
     controller = nginx["values"]["controller"]
     assert controller_config(INGRESS_TUNING).items() <= controller["config"].items()
     assert controller["replicaCount"] == (3 if stack == "prd" else 2)
-    assert controller["minAvailable"] == 1  # the chart's PodDisruptionBudget
+    # The chart's PodDisruptionBudget: one controller at a time, whatever the replicas.
+    assert controller["maxUnavailable"] == 1 and "minAvailable" not in controller
     assert controller["affinity"]["podAntiAffinity"]
     assert controller["metrics"]["enabled"] is True
     assert controller["service"]["loadBalancerClass"] == "service.k8s.aws/nlb"  # the AWS Load Balancer Controller's
@@ -158,7 +161,7 @@ def test_metrics_server_feeds_the_hpa_from_two_pods_behind_a_pdb(stack: str, sta
     assert metrics["atomic"] is True
     values = metrics["values"]
     assert values["replicas"] >= 2
-    assert values["podDisruptionBudget"]["enabled"] is True and values["podDisruptionBudget"]["minAvailable"] == 1
+    assert values["podDisruptionBudget"]["enabled"] is True and values["podDisruptionBudget"]["maxUnavailable"] == 1
     (term,) = values["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == METRICS_SERVER_LABELS
     assert values["resources"]["requests"]["cpu"] and values["resources"]["limits"]["memory"]
