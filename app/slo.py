@@ -139,6 +139,8 @@ PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 MINUTE = 60.0
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+LOOKBACK = 5 * MINUTE
+"""How far back an instant query looks for a series' latest sample (Prometheus' default lookback delta)."""
 _DURATION_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1))
 
 
@@ -210,10 +212,25 @@ class Profile:
         """`seconds` of full-scale time as a Prometheus duration at this profile's scale."""
         return duration(seconds * self.scale)
 
-    def windows(self) -> tuple[str, ...]:
-        """Every window a recording rule is kept for: each alert's two, and the whole period."""
-        spans = sorted({w for a in BURN_RATE_ALERTS for w in (a.short_window, a.long_window)} | {self.period})
+    def alert_windows(self) -> tuple[str, ...]:
+        """Every window an alert reads, shortest first: each pair's short and long one."""
+        spans = sorted({w for a in BURN_RATE_ALERTS for w in (a.short_window, a.long_window)})
         return tuple(self.window(span) for span in spans)
+
+    @property
+    def budget_window(self) -> str:
+        """The whole period, over which the error budget is spent."""
+        return self.window(self.period)
+
+    @property
+    def budget_interval(self) -> float:
+        """Seconds between two evaluations of the period's error ratio (not scaled).
+
+        That rule reads the whole period at each evaluation; every fourth evaluation is fresh enough
+        for a budget measured in days, and it must stay within Prometheus' 5-minute lookback, or the
+        recorded series would look stale between evaluations.
+        """
+        return 4 * self.evaluation_interval
 
     def problems(self) -> list[str]:
         """Every broken relation between the profile's numbers, each naming its field; empty when sound."""
@@ -225,6 +242,11 @@ class Profile:
             found.append(
                 f"slo profile {self.name}: the shortest window ({shortest:g} s) must be ≥ 4 scrape intervals "
                 f"({4 * self.scrape_interval:g} s), or rate() sees too few samples"
+            )
+        if self.budget_interval >= LOOKBACK:
+            found.append(
+                f"slo profile {self.name}: the budget's evaluation interval ({self.budget_interval:g} s) must stay "
+                f"below Prometheus' lookback ({LOOKBACK:g} s)"
             )
         if self.evaluation_interval > shortest:
             found.append(
@@ -415,7 +437,7 @@ def burn_condition(objective: Objective, alert: BurnRateAlert, profile: Profile)
 
 def budget_remaining(objective: Objective, profile: Profile) -> str:
     """PromQL: share of the period's error budget not yet spent (negative once overspent)."""
-    spent = recorded_error_ratio(objective, profile.window(profile.period))
+    spent = recorded_error_ratio(objective, profile.budget_window)
     return f"1 - {spent} / {objective.error_budget:.6g}"
 
 
