@@ -57,10 +57,10 @@ def counters(phases: Sequence[Phase], interval: float) -> tuple[list[float], lis
     return everything, bad
 
 
-def series(name: str, labels: Mapping[str, str], values: Iterable[float]) -> dict[str, str]:
-    """One `input_series` entry."""
+def series(name: str, labels: Mapping[str, str], values: Iterable[float | None]) -> dict[str, str]:
+    """One `input_series` entry; None is a missing sample (promtool's `_`)."""
     inner = ", ".join(f'{key}="{value}"' for key, value in labels.items())
-    return {"series": f"{name}{{{inner}}}", "values": " ".join(f"{v:.6g}" for v in values)}
+    return {"series": f"{name}{{{inner}}}", "values": " ".join("_" if v is None else f"{v:.6g}" for v in values)}
 
 
 def edge_traffic(scope: Scope, phases: Sequence[Phase], interval: float) -> list[dict[str, str]]:
