@@ -97,9 +97,11 @@ FAILED_STATUS = "5.."
 
 # --- the ingress: ingress-nginx controller metrics ---------------------------------------------------
 # kubernetes/ingress-nginx controller-v1.15.1 internal/ingress/metric/collectors/socket.go: namespace
-# "nginx_ingress_controller" (main.go), counter `requests` and histogram `request_duration_seconds`
-# with labels status, method, path, namespace, ingress, service, canary (+ host with the default
-# --metrics-per-host). `namespace`/`ingress`/`service` name the Ingress the location belongs to;
+# "nginx_ingress_controller" (main.go), counter `requests` with the request labels status, method, path,
+# namespace, ingress, service, canary, plus `host` (--metrics-per-host, default true; pkg/flags/flags.go)
+# and the constant controller_namespace, controller_class, controller_pod. `namespace`/`ingress`/
+# `service` name the Ingress the location belongs to (a canary Ingress is merged into the main one's
+# locations as an alternative backend: internal/ingress/controller/controller.go mergeAlternativeBackends);
 # `canary` is $proxy_alternative_upstream_name, set by the Lua balancer (rootfs/etc/nginx/lua/
 # balancer.lua get_balancer) only when a request went to the canary backend, empty otherwise; `status`
 # is what the client got, including the 5xx nginx produces when an upstream fails.
@@ -108,24 +110,19 @@ FAILED_STATUS = "5.."
 # ours to `exported_namespace`. Flagger's nginx queries assume the same.
 INGRESS_REQUESTS = "nginx_ingress_controller_requests"
 """Counter of requests the ingress answered, by status and the Ingress/backend they went to."""
-INGRESS_REQUEST_DURATION = "nginx_ingress_controller_request_duration_seconds"
-"""Histogram of the ingress's whole request time (the client's view)."""
 INGRESS_REQUEST_LABELS = ("status", "method", "path", "namespace", "ingress", "service", "canary")
-"""The labels every ingress request series carries; the local nginx must export the same."""
+"""The per-request labels of every ingress request series (the queries read namespace, ingress, status
+and canary); the local nginx must export at least these."""
 INGRESS_BACKEND_LABEL = "canary"
 """Empty for the stable Service; the canary's upstream name (namespace-service-port) otherwise."""
 
 # --- Kubernetes object state: kube-state-metrics --------------------------------------------------
 # Checked at kubernetes/kube-state-metrics v2.20.0 (also present in v2.18.0 and v2.19.1):
 # internal/store/deployment.go, pod.go, poddisruptionbudget.go; all STABLE.
-KSM_VERSION = "v2.20.0"
-"""The kube-state-metrics release these names were checked at."""
 DEPLOYMENT_CONDITION = "kube_deployment_status_condition"
 """{namespace, deployment, condition, status=true|false|unknown, reason}: 1 for the condition's status."""
 DEPLOYMENT_AVAILABLE = "kube_deployment_status_replicas_available"
 """{namespace, deployment}: available replicas (ready for at least minReadySeconds)."""
-DEPLOYMENT_UNAVAILABLE = "kube_deployment_status_replicas_unavailable"
-"""{namespace, deployment}: replicas not available, surge pods still starting included."""
 POD_READY = "kube_pod_status_ready"
 """{namespace, pod, condition=true|false|unknown}: 1 for the pod's Ready condition."""
 PDB_CURRENT_HEALTHY = "kube_poddisruptionbudget_status_current_healthy"

@@ -74,6 +74,7 @@ def edge_traffic(scope: Scope, phases: Sequence[Phase], interval: float) -> list
         "method": "GET",
         "path": "/",
     }
+    assert {*base, "status"} == set(slo.INGRESS_REQUEST_LABELS)  # ingress-nginx's per-request labels
     return [
         series(slo.INGRESS_REQUESTS, {**base, "status": "200"}, [a - b for a, b in zip(everything, bad, strict=True)]),
         series(slo.INGRESS_REQUESTS, {**base, "status": "502"}, bad),
