@@ -12,8 +12,9 @@ PY := $(VENV)/bin/python
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# nginx + Lua, wrk and Chromium: apt on Debian and Ubuntu, except Ubuntu's Chromium, a snap.
-system-packages: ## Install the system packages (nginx + Lua, wrk, Chromium) when missing
+# nginx + Lua, wrk, Prometheus (promtool) + Alertmanager and Chromium: apt on Debian and Ubuntu, except
+# Ubuntu's Chromium, a snap.
+system-packages: ## Install the system packages (nginx + Lua, wrk, Prometheus, Chromium) when missing
 	@bash .ci/system-packages.sh
 
 # Installs come only from the hashed locks (pip refuses any file whose hash the lock does not list), pip

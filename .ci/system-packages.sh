@@ -11,7 +11,9 @@
 # OS_RELEASE (default /etc/os-release) says which system this is; the tests point it at fake files.
 set -euo pipefail
 
-COMMON_PACKAGES=(nginx libnginx-mod-http-lua lua-resty-core wrk haproxy)
+# prometheus brings promtool (rule checks and unit tests); prometheus-alertmanager the local alert path.
+# Like nginx, Debian starts both as services on their default ports; the local environment runs its own.
+COMMON_PACKAGES=(nginx libnginx-mod-http-lua lua-resty-core wrk haproxy prometheus prometheus-alertmanager)
 DEBIAN_CHROMIUM_PACKAGES=(chromium chromium-driver)
 SNAP_CHROMIUM=/snap/bin/chromium
 SUDO=${SUDO-$([ "$(id -u)" = 0 ] || echo sudo)}

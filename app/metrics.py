@@ -3,6 +3,9 @@
 gunicorn forks several workers; each keeps its own counters. prometheus_client's multiprocess mode
 writes them to files under PROMETHEUS_MULTIPROC_DIR (set by app/gunicorn.conf.py before workers
 start) and sums them when /metrics is read, so any worker answers for all of them.
+
+Names and labels follow OpenTelemetry's HTTP server conventions as exported to Prometheus; app/slo.py
+holds them, says why, and builds every query that reads them.
 """
 
 from __future__ import annotations
@@ -12,35 +15,46 @@ import os
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
     Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from app import slo
 
-REQUESTS = Counter("app_requests", "HTTP requests answered, by route, method and status", ["route", "method", "status"])
-LATENCY = Histogram(
-    "app_request_duration_seconds",
-    "Time to answer a request, by route",
-    ["route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SERVER_ERROR_FROM = 500
+
+# One histogram: its `_count` is the request counter (the convention defines no separate one).
+# prometheus_client appends the unit itself, so the name is given without it.
+REQUEST_DURATION = Histogram(
+    slo.REQUEST_DURATION.removesuffix("_seconds"),
+    "Duration of HTTP server requests.",
+    list(slo.REQUEST_LABELS),
+    unit="seconds",
+    buckets=slo.LATENCY_BUCKETS,
 )
-# Info metrics are not supported in multiprocess mode; a gauge fixed at 1 carries the same labels.
-INFO = Gauge("app_info", "The version and commit this process serves", ["version", "commit"], multiprocess_mode="max")
+# Info metrics are not supported in multiprocess mode; the specification's fallback is this gauge at 1.
+BUILD_INFO = Gauge(
+    slo.BUILD_INFO,
+    "Target metadata",
+    [slo.SERVICE_NAME_LABEL, slo.VERSION_LABEL, slo.REVISION_LABEL],
+    multiprocess_mode="max",
+)
 
 
 def publish_build_info(version: str, commit: str) -> None:
-    """Expose `app_info{version=...,commit=...} 1`."""
-    INFO.labels(version=version, commit=commit).set(1)
+    """Expose `target_info{service_name=…, service_version=…, vcs_ref_head_revision=…} 1`."""
+    BUILD_INFO.labels(slo.SERVICE_NAME, version, commit).set(1)
 
 
-def observe(route: str, method: str, status: int, seconds: float) -> None:
-    """Count one answered request and its latency."""
-    REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-    LATENCY.labels(route=route).observe(seconds)
+def observe(route: str, method: str, status: int, seconds: float, scheme: str = "http") -> None:
+    """Record one answered request: its route template, method, status, the client's scheme and duration."""
+    # error.type on a server error is the status code as a string; absent (empty) on success.
+    error_type = str(status) if status >= SERVER_ERROR_FROM else ""
+    known = method if method in slo.KNOWN_METHODS else slo.OTHER_METHOD
+    REQUEST_DURATION.labels(known, route, str(status), scheme, error_type).observe(seconds)
 
 
 def exposition() -> tuple[bytes, str]:

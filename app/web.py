@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import metrics
 from app.serving import LIVENESS_PATH, METRICS_PATH, PAGE_PATH, PAGE_VERSION_ID, READINESS_PATH, VERSION_PATH
+from app.slo import UNMATCHED_ROUTE
 from app.version import BuildInfo
 
 PAGE_STYLE = (
@@ -101,8 +102,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _finish(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-        rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        metrics.observe(rule, request.method, response.status_code, time.perf_counter() - g.get("started", 0.0))
+        rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+        elapsed = time.perf_counter() - g.get("started", 0.0)
+        metrics.observe(rule, request.method, response.status_code, elapsed, scheme=request.scheme)
         return response
 
     @app.get(PAGE_PATH)

@@ -10,10 +10,10 @@ Each step is an ordinary `pulumi up` with two config keys, so a person can do th
 
 `pulumi up` returns once the canary pods are available (pulumi-kubernetes waits) and the routes
 carry the weight (ingress-nginx's canary Ingress, or the Gateway API HTTPRoute's weights). The
-analysis then runs the smoke checks against the canary through the
-public URL with `X-Canary: always`, and reads the canary pods' `app_requests_total` from their
-/metrics (through `kubectl exec`, so the NetworkPolicy that admits only the ingress stays as it
-is). Too little user traffic: it sends marked requests itself (release.analysis_traffic).
+analysis then runs the smoke checks against the canary through the public URL with `X-Canary: always`,
+and reads the canary pods' request counts (`http_server_request_duration_seconds_count`, app/slo.py)
+from their /metrics (through `kubectl exec`, so the NetworkPolicy that admits only the ingress stays
+as it is). Too little user traffic: it sends marked requests itself (release.analysis_traffic).
 
 Promotion sets `imageTag` to the canary's tag (`pulumi up`: the stable Deployment's surge rollout,
 verified by the SmokeTest resource) while the canary still takes its share, then removes

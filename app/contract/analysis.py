@@ -1,6 +1,7 @@
 """Canary analysis: count the canary's requests from its /metrics, decide each step, and run the steps.
 
-The app counts every answer in `app_requests_total{route,method,status}` (app/metrics.py). Counters
+The app counts every answer in `http_server_request_duration_seconds_count{http_route,
+http_request_method,http_response_status_code}` (app/metrics.py, names from app/slo.py). Counters
 only grow, so a step's traffic is the difference between a snapshot taken when the step starts and
 one taken now, per pod (a pod that restarted starts again from zero). Probe and scrape routes are not
 user traffic: a canary that only answers its kubelet must not pass.
@@ -28,15 +29,12 @@ from typing import Protocol
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.contract.canary import CanaryPolicy
-from app.serving import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
+from app.slo import METHOD_LABEL, NON_USER_ROUTES, REQUEST_COUNT, ROUTE_LABEL, STATUS_LABEL
 
-REQUESTS_SAMPLE = "app_requests_total"
-# Kubelet probes and Prometheus scrapes reach every pod whether users do or not.
-NON_USER_ROUTES = frozenset({LIVENESS_PATH, READINESS_PATH, METRICS_PATH})
 FAILED_STATUS_FROM = 500
 
 Series = tuple[str, str, str]
-"""(route, method, status) of one `app_requests_total` series."""
+"""(route, method, status) of one request-count series (other labels summed over)."""
 
 
 class MetricsError(ValueError):
@@ -49,12 +47,12 @@ def parse_requests(text: str) -> dict[Series, float]:
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name != REQUESTS_SAMPLE:
+                if sample.name != REQUEST_COUNT:
                     continue
-                route = sample.labels.get("route", "")
+                route = sample.labels.get(ROUTE_LABEL, "")
                 if route in NON_USER_ROUTES:
                     continue
-                key = (route, sample.labels.get("method", ""), sample.labels.get("status", ""))
+                key = (route, sample.labels.get(METHOD_LABEL, ""), sample.labels.get(STATUS_LABEL, ""))
                 series[key] = series.get(key, 0.0) + float(sample.value)
     except ValueError as error:
         raise MetricsError(f"the canary's /metrics is not Prometheus text ({error})") from None

@@ -47,6 +47,15 @@ def _unanswered_new_connection(server: Gunicorn, within_s: float) -> bool:
     return False
 
 
+WORKER_OK = {
+    "http_route": "/worker",
+    "http_request_method": "GET",
+    "http_response_status_code": "200",
+    "url_scheme": "http",
+    "error_type": "",
+}
+
+
 def _metric(text: str, name: str, labels: dict[str, str]) -> float | None:
     for line in text.splitlines():
         match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
@@ -137,10 +146,11 @@ def test_metrics_add_up_across_workers_and_every_request_is_logged(start_gunicor
         status, body = server.get("/metrics")
         text = body.decode()
         assert status == 200
-        assert _metric(text, "app_requests_total", {"route": "/worker", "method": "GET", "status": "200"}) == sent
-        assert _metric(text, "app_request_duration_seconds_count", {"route": "/worker"}) == sent
-        assert _metric(text, "app_info", {"version": "v7.0.0", "commit": "c0ffee1"}) == 1.0
-        assert len(re.findall(r"^app_info\{", text, flags=re.MULTILINE)) == 1
+        assert _metric(text, "http_server_request_duration_seconds_count", WORKER_OK) == sent
+        assert _metric(text, "http_server_request_duration_seconds_bucket", {**WORKER_OK, "le": "+Inf"}) == sent
+        build = {"service_name": "example-app", "service_version": "v7.0.0", "vcs_ref_head_revision": "c0ffee1"}
+        assert _metric(text, "target_info", build) == 1.0
+        assert len(re.findall(r"^target_info\{", text, flags=re.MULTILINE)) == 1
 
     records = [json.loads(line) for line in server.access_lines()]
     logged = {r["request_id"]: r for r in records if r["path"] == "/worker"}

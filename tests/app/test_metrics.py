@@ -31,13 +31,16 @@ def test_exposition_sums_the_files_of_every_process(tmp_path: Path, monkeypatch:
     body, content_type = metrics.exposition()
     text = body.decode()
     assert content_type.startswith("text/plain; version=")
-    assert re.search(r'^app_requests_total\{(?=.*route="/version")(?=.*status="200").*\} 7\.0$', text, re.MULTILINE)
-    assert re.search(r'^app_request_duration_seconds_count\{route="/version"\} 7\.0$', text, re.MULTILINE)
-    assert re.search(r'^app_info\{commit="abc1234",version="v5"\} 1\.0$', text, re.MULTILINE)
+    count = r"^http_server_request_duration_seconds_count\{"
+    assert re.search(count + r'(?=.*http_route="/version")(?=.*http_response_status_code="200").*\} 7\.0$', text, re.M)
+    info = r'^target_info\{service_name="example-app",service_version="v5",vcs_ref_head_revision="abc1234"\} 1\.0$'
+    assert re.search(info, text, re.MULTILINE)
 
 
 def test_outside_gunicorn_the_process_reports_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     metrics.observe("/healthz", "GET", 200, 0.001)
     body, _ = metrics.exposition()
-    assert 'app_requests_total{method="GET",route="/healthz",status="200"}' in body.decode()
+    assert re.search(
+        r'^http_server_request_duration_seconds_count\{(?=.*http_route="/healthz").*\} \d', body.decode(), re.MULTILINE
+    )

@@ -98,29 +98,70 @@ def _sample(client: FlaskClient, name: str, labels: dict[str, str]) -> float:
     return 0.0
 
 
-def test_metrics_is_prometheus_text_with_app_info(client: FlaskClient, build_info: BuildInfo) -> None:
+def test_metrics_is_prometheus_text_with_target_info(client: FlaskClient, build_info: BuildInfo) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=")
-    assert _sample(client, "app_info", {"version": build_info.version, "commit": build_info.commit}) == 1.0
+    build = {
+        "service_name": "example-app",
+        "service_version": build_info.version,
+        "vcs_ref_head_revision": build_info.commit,
+    }
+    assert _sample(client, "target_info", build) == 1.0
+
+
+def _request(route: str, status: int, method: str = "GET") -> dict[str, str]:
+    """The labels of one request series: OpenTelemetry's HTTP server attributes, `.` written `_`."""
+    return {
+        "http_route": route,
+        "http_request_method": method,
+        "http_response_status_code": str(status),
+        "url_scheme": "http",
+        "error_type": str(status) if status >= 500 else "",
+    }
 
 
 def test_metrics_count_requests_by_route_method_and_status(client: FlaskClient) -> None:
-    ok = {"route": "/version", "method": "GET", "status": "200"}
-    missing = {"route": "<unmatched>", "method": "GET", "status": "404"}
-    before_ok, before_missing = (
-        _sample(client, "app_requests_total", ok),
-        _sample(client, "app_requests_total", missing),
-    )
-    before_latency = _sample(client, "app_request_duration_seconds_count", {"route": "/version"})
+    count = "http_server_request_duration_seconds_count"
+    ok, missing = _request("/version", 200), _request("<unmatched>", 404)
+    before_ok, before_missing = _sample(client, count, ok), _sample(client, count, missing)
     for _ in range(3):
         client.get("/version")
     client.get("/no/such/page/1")
     client.get("/no/such/page/2")
-    assert _sample(client, "app_requests_total", ok) == before_ok + 3
+    assert _sample(client, count, ok) == before_ok + 3
     # Unknown paths share one label value: a scanner cannot blow up the metric's cardinality.
-    assert _sample(client, "app_requests_total", missing) == before_missing + 2
-    assert _sample(client, "app_request_duration_seconds_count", {"route": "/version"}) == before_latency + 3
+    assert _sample(client, count, missing) == before_missing + 2
+
+
+def test_methods_nobody_defined_share_one_label_value(client: FlaskClient) -> None:
+    count = "http_server_request_duration_seconds_count"
+    # A 405 matched no route either: Flask leaves url_rule unset when only the method is wrong.
+    invented = _request("<unmatched>", 405, method="_OTHER")
+    before = _sample(client, count, invented)
+    for method in ("BREW", "WHEN", "PROPFIND"):
+        assert client.open("/version", method=method).status_code == 405
+    assert _sample(client, count, invented) == before + 3
+    assert _sample(client, count, _request("<unmatched>", 405, method="BREW")) == 0.0
+
+
+def test_server_errors_carry_their_status_as_error_type(failing_app: Flask) -> None:
+    client = failing_app.test_client()
+    failed = _request("/boom", 500)
+    before = _sample(client, "http_server_request_duration_seconds_count", failed)
+    assert client.get("/boom").status_code == 500
+    assert _sample(client, "http_server_request_duration_seconds_count", failed) == before + 1
+
+
+def test_the_page_is_timed_in_buckets_with_an_edge_at_the_latency_bound(client: FlaskClient) -> None:
+    page = _request("/", 200)
+    bucket = "http_server_request_duration_seconds_bucket"
+    before_bound = _sample(client, bucket, {**page, "le": "0.1"})
+    before_all = _sample(client, bucket, {**page, "le": "+Inf"})
+    client.get("/")
+    # A page answered in a test client takes well under 0.1 s: it lands in the objective's bucket.
+    assert _sample(client, bucket, {**page, "le": "0.1"}) == before_bound + 1
+    assert _sample(client, bucket, {**page, "le": "+Inf"}) == before_all + 1
 
 
 ANSWERS = [

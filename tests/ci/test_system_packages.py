@@ -14,7 +14,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / ".ci" / "system-packages.sh"
-COMMON = "nginx libnginx-mod-http-lua lua-resty-core wrk haproxy"
+COMMON = "nginx libnginx-mod-http-lua lua-resty-core wrk haproxy prometheus prometheus-alertmanager"
 UBUNTU = 'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n'
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\n'
 

@@ -40,10 +40,17 @@ def metrics_text(client: FlaskClient) -> str:
     return client.get("/metrics").get_data(as_text=True)
 
 
-def exposition(samples: dict[tuple[str, str], float]) -> str:
-    lines = ["# HELP app_requests_total HTTP requests", "# TYPE app_requests_total counter"]
+def exposition(samples: dict[tuple[str, str], float], scheme: str = "http") -> str:
+    """Prometheus text as app/metrics.py writes it: the request-duration histogram's count per series."""
+    name = "http_server_request_duration_seconds"
+    lines = [f"# HELP {name} Duration of HTTP server requests.", f"# TYPE {name} histogram"]
     for (route, status), value in samples.items():
-        lines.append(f'app_requests_total{{method="GET",route="{route}",status="{status}"}} {value}')
+        labels = (
+            f'http_request_method="GET",http_response_status_code="{status}",http_route="{route}",url_scheme="{scheme}"'
+        )
+        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {value}')
+        lines.append(f"{name}_count{{{labels}}} {value}")
+        lines.append(f"{name}_sum{{{labels}}} {value / 100}")
     return "\n".join(lines) + "\n"
 
 
@@ -95,9 +102,14 @@ def test_snapshots_sum_pods_and_survive_restarts_and_new_pods() -> None:
     assert counts.by_status == {"200": 55, "500": 2}
 
 
+def test_series_that_differ_only_in_labels_the_analysis_ignores_add_up() -> None:
+    text = exposition({("/", "200"): 7, ("/", "503"): 1}) + exposition({("/", "200"): 3}, scheme="https")
+    assert parse_requests(text) == {("/", "GET", "200"): 10.0, ("/", "GET", "503"): 1.0}
+
+
 def test_garbage_metrics_are_reported_not_crashed_on() -> None:
     with pytest.raises(MetricsError, match="not Prometheus text"):
-        parse_requests('app_requests_total{route="/" 1 2 3\n')
+        parse_requests('http_server_request_duration_seconds_count{http_route="/" 1 2 3\n')
 
 
 # --- the verdict of one step ------------------------------------------------------------------
