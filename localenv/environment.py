@@ -538,11 +538,15 @@ class LocalEnvironment:
             ),
         )
 
+    def ingress_access_logs(self) -> list[Path]:
+        """Every ingress replica's JSON access log, past replicas' too (each replica keeps its own)."""
+        return sorted((self.state_dir / INGRESS_DIR).glob(f"*/{ACCESS_LOG}"))
+
     def ingress_access_log(self) -> AccessLogSummary:
         """Every ingress replica's access log (past replicas' too), summed."""
         by_status: Counter[str] = Counter()
         retried = 0
-        for log in sorted((self.state_dir / INGRESS_DIR).glob(f"*/{ACCESS_LOG}")):
+        for log in self.ingress_access_logs():
             summary = summarize_access_log(log)
             by_status.update(summary.by_status)
             retried += summary.retried
