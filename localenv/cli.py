@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     command("abort", _canary_decision, "abort the running canary now: weight 0, its pods removed")
     command("status", _status, "show the rollout, pods, endpoints and the ingress's request/retry counts")
     command("rollback", _rollback, "roll back to the previous revision")
+    ingress_release = command(
+        "ingress-release",
+        _ingress_release,
+        "roll the ingress controller's Deployment to a new version (surge one, each new pod gated on its target)",
+    )
+    ingress_release.add_argument("--version", required=True, help="controller version to roll out, e.g. c2")
     command("nodes", _nodes, "list the nodes: zone, cordoned or not, and the pods each runs")
     drain = command(
         "drain", _drain, "cordon a node and evict its pods through their PodDisruptionBudget, as kubectl drain"
@@ -301,11 +307,30 @@ def _status(args: argparse.Namespace) -> int:
         print(f"node {node.name} in {node.zone}{cordoned}: {', '.join(node.pods) or 'no pods'}")
     ingress = status.ingress
     print(
-        f"ingress: nginx pid {ingress.pid}, {ingress.requests} requests {ingress.by_status}, "
-        f"{ingress.retried} retried by the ingress"
+        f"load balancer: haproxy pid {ingress.pid}; ingress replicas served {ingress.requests} requests "
+        f"{ingress.by_status}, {ingress.retried} retried by the ingress"
     )
+    tier = status.ingress_deployment
+    if tier is not None:
+        rollout_line = f"revision {tier.rollout.revision} {tier.rollout.state.value}" if tier.rollout else "none"
+        print(f"{tier.deployment}: {tier.version} ({tier.image}), rollout {rollout_line}")
+        for pod in tier.pods:
+            print(
+                f"  {pod.name:<30} {pod.version:<6} {pod.phase.value:<17} ready={str(pod.ready).lower():<5} "
+                f"restarts={pod.restarts} {pod.address} pid={pod.pid} node={pod.node}"
+            )
+    for target in status.targets:
+        accepting = "" if target.accepting_new else ", no new connections"
+        print(f"target {target.name} {target.address}: {target.health}{accepting}")
     print("revisions: " + ", ".join(f"{r.revision}={r.version}" for r in status.revisions))
     return 0
+
+
+def _ingress_release(args: argparse.Namespace) -> int:
+    result = _run_rollout(args, _state_dir(args), "ingress-release", version=args.version)
+    if args.json:
+        print(json.dumps({"ok": result.get("ok"), "rollout": result}))
+    return 0 if result.get("ok") else 1
 
 
 def _nodes(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +22,20 @@ from types import TracebackType
 from typing import IO, Any, TypedDict
 
 from app.timing import LOCAL_TIMING
+from infra.ingress_timing import LOCAL_INGRESS_TIMING
 from localenv.control.disruption import DisruptionBudget
 from localenv.control.objects import Rollout, RolloutState
 from localenv.control.status import Status
+from localenv.control.target_group import TargetGroupPolicy
 from localenv.controller import Controller
 from localenv.errors import LocalEnvError
 from localenv.events import Event, EventLog, IngressEvent, IngressStep
 from localenv.images import APP_IMAGE, command_for
-from localenv.ingress import ACCESS_LOG, TEMP_DIR, CanaryBackend, Ingress, find_nginx
+from localenv.ingress import ACCESS_LOG, TEMP_DIR, AccessLogSummary, find_nginx, summarize_access_log
+from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingress_deployment
+from localenv.loadbalancer import IngressTier, LoadBalancer, NoService, TierCanaryBackend, find_haproxy
 from localenv.nodegroup import NodeGroup
-from localenv.processes import ProcessRegistry, kill_orphans
+from localenv.processes import ProcessRegistry, ensure_port_free, kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, LOCAL_NODES, local_deployment, local_manifests
 from localenv.runtime.process import ProcessRuntime
 from localenv.spec import DeploymentSpec
@@ -39,6 +44,8 @@ DEFAULT_STATE_DIR = Path(".local-env")
 STATE_DIR_ENV = "LOCALENV_STATE_DIR"
 LOCK_FILE = "lock"
 EVENTS_FILE = "events.jsonl"
+INGRESS_DIR = "ingress"
+INGRESS_VERSION = "v1"
 
 
 def default_state_dir() -> Path:
@@ -97,12 +104,23 @@ class RolloutResult:
 
 @dataclass(frozen=True, kw_only=True)
 class IngressStatus:
-    """nginx's pid and what its access log counted: requests by status, and those it retried on another pod."""
+    """The load balancer's pid and what the ingress replicas' access logs counted: requests by status, and
+    those an ingress retried on another pod."""
 
     pid: int | None
     requests: int
     by_status: dict[str, int]
     retried: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetStatus:
+    """One load balancer target (an ingress pod) as `status` shows it."""
+
+    name: str
+    address: str
+    health: str
+    accepting_new: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,10 +142,20 @@ class EnvironmentStatus(Status):
     recovered_orphans: int
     ingress: IngressStatus
     nodes: tuple[NodeStatus, ...] = ()
+    ingress_deployment: Status | None = None
+    """The ingress controller's Deployment: its rollout, pods and revisions."""
+    targets: tuple[TargetStatus, ...] = ()
+    """The load balancer's target group: each ingress pod's target and its health."""
 
 
 class LocalEnvironment:
-    """Real nginx and real gunicorn pods on loopback, run by a Deployment controller; one per state directory."""
+    """HAProxy (the NLB) → ingress replicas (nginx) → gunicorn pods on loopback; one per state directory.
+
+    Two Deployments run on one control-loop core: the ingress controller's (`ingress_replicas` pods, gated
+    on their load balancer target) and the app's. `legacy_ingress_tier` runs the tier as issue 12 found it
+    (health-check-only removal, reset when unhealthy, no gate, unready at the first signal, no preStop) —
+    the negative control.
+    """
 
     def __init__(
         self,
@@ -135,6 +163,8 @@ class LocalEnvironment:
         *,
         port: int = 0,
         endpoint_propagation: float = LOCAL_TIMING.endpoint_propagation,
+        ingress_replicas: int = DEFAULT_INGRESS_REPLICAS,
+        legacy_ingress_tier: bool = False,
     ) -> None:
         if endpoint_propagation < 0:
             raise LocalEnvError("endpoint propagation delay must be ≥ 0 seconds")
@@ -143,10 +173,14 @@ class LocalEnvironment:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.requested_port = port
         self.endpoint_propagation = endpoint_propagation
+        self.ingress_replicas = ingress_replicas
+        self.legacy_ingress_tier = legacy_ingress_tier
+        self._balancer: LoadBalancer | None = None
+        self._tier: IngressTier | None = None
+        self._ingress_controller: Controller | None = None
         self._lock_file: IO[str] | None = None
         self._registry: ProcessRegistry | None = None
         self._events: EventLog | None = None
-        self._ingress: Ingress | None = None
         self._controller: Controller | None = None
         self._canary_controller: Controller | None = None
         self._node_group: NodeGroup | None = None
@@ -167,15 +201,17 @@ class LocalEnvironment:
         self.down()
 
     def start(self) -> None:
-        """Take the state directory, clean up after a crashed run, start nginx and the control loop (no pods yet)."""
+        """Take the state directory, clean up after a crashed run, start the load balancer, the ingress tier
+        (its replicas serving and their targets healthy) and the app's control loop (no app pods yet)."""
         if self._controller is not None:
             return
-        find_nginx()  # a missing nginx or Lua module is reported before anything starts
+        find_nginx()  # a missing nginx, Lua module or HAProxy is reported before anything starts
+        find_haproxy()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
             self.recovered = len(kill_orphans(self.state_dir))
-            for leftover in ("pods", TEMP_DIR):
+            for leftover in ("pods", TEMP_DIR, INGRESS_DIR):
                 shutil.rmtree(self.state_dir / leftover, ignore_errors=True)
             for leftover in (EVENTS_FILE, ACCESS_LOG):
                 (self.state_dir / leftover).unlink(missing_ok=True)
@@ -183,10 +219,9 @@ class LocalEnvironment:
             self._events = EventLog(self.state_dir / EVENTS_FILE)
             if self.recovered:
                 self._events.emit(IngressEvent(step=IngressStep.RECOVERED, killed_orphans=self.recovered))
-            self._ingress = Ingress(self.state_dir, self.requested_port, self._registry)
-            self._ingress.start()
-            self._events.emit(IngressEvent(step=IngressStep.STARTED, url=self._ingress.url, pid=self._ingress.pid))
-            runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=self._ingress)
+            balancer, tier = self._start_ingress_tier(self._registry, self._events)
+            self._events.emit(IngressEvent(step=IngressStep.STARTED, url=balancer.url, pid=balancer.pid))
+            runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=tier)
             self._controller = Controller(
                 runtime=runtime, events=self._events, endpoint_propagation=self.endpoint_propagation
             )
@@ -198,6 +233,57 @@ class LocalEnvironment:
         except BaseException:
             self.down()
             raise
+
+    def _start_ingress_tier(self, registry: ProcessRegistry, events: EventLog) -> tuple[LoadBalancer, IngressTier]:
+        """HAProxy, then the ingress Deployment under its own control loop; returns once its rollout is complete."""
+        if self.requested_port:
+            ensure_port_free(self.requested_port)
+        timing = LOCAL_INGRESS_TIMING
+        balancer = self._balancer = LoadBalancer(self.state_dir, registry, timing, port=self.requested_port)
+        balancer.start()
+        policy = TargetGroupPolicy.legacy(timing) if self.legacy_ingress_tier else TargetGroupPolicy(timing=timing)
+        tier = self._tier = IngressTier(balancer, policy, self.state_dir / INGRESS_DIR)
+        # ingress-nginx is healthy once its balancer has its first (possibly empty) backends: none yet.
+        tier.set_endpoints(())
+        runtime = ProcessRuntime(state_dir=self.state_dir, registry=registry, ingress=NoService())
+        self._ingress_controller = Controller(
+            runtime=runtime,
+            events=events,
+            endpoint_propagation=self.endpoint_propagation,
+            before_sync=tier.sync,
+            nodes=LOCAL_NODES,
+        )
+        self._ingress_controller.set_budget(DisruptionBudget.from_manifest(ingress_budget()))
+        self._ingress_controller.start()
+        result = self.release_ingress(INGRESS_VERSION)
+        if not result.ok:
+            raise LocalEnvError(f"the ingress tier did not come up: {result.message}")
+        return balancer, tier
+
+    def _ingress_spec(self, version: str) -> DeploymentSpec:
+        return DeploymentSpec.from_manifest(
+            ingress_deployment(
+                version, self.ingress_replicas, self.state_dir / INGRESS_DIR, legacy=self.legacy_ingress_tier
+            )
+        )
+
+    def release_ingress(self, version: str, *, wait: bool = True) -> RolloutResult:
+        """Roll the ingress controller's Deployment to a new controller `version` (surge one, gated on targets)."""
+        controller = self._ingress_controller
+        if controller is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        if not version:
+            raise LocalEnvError("ingress-release needs a version, e.g. ingress-release --version v2")
+        with self._api_lock:
+            since = len(self._events) if self._events else 0
+            rollout = controller.apply(self._ingress_spec(version))
+        return self._result(controller, rollout, since, wait=wait)
+
+    def kill_ingress_pod(self, name: str | None = None, signum: int = signal.SIGKILL) -> str:
+        """SIGKILL (or `signum`) an ingress replica's processes, as a crash would; returns the pod's name."""
+        if self._ingress_controller is None:
+            raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
+        return self._ingress_controller.kill_pod(name, signum)
 
     def _take_lock(self) -> None:
         lock = (self.state_dir / LOCK_FILE).open("a+")
@@ -224,9 +310,13 @@ class LocalEnvironment:
             self._controller.stop()
             self._controller = None
         self._node_group = None
-        if self._ingress is not None:
-            self._ingress.stop()
-            self._ingress = None
+        if self._ingress_controller is not None:
+            self._ingress_controller.stop()
+            self._ingress_controller = None
+        self._tier = None
+        if self._balancer is not None:
+            self._balancer.stop()
+            self._balancer = None
         if self._registry is not None:
             self._registry.clear()
             self._registry = None
@@ -341,7 +431,7 @@ class LocalEnvironment:
     # ---- nodes (localenv/nodegroup.py) ------------------------------------------------------
 
     def _controllers(self) -> list[Controller]:
-        return [c for c in (self._controller, self._canary_controller) if c is not None]
+        return [c for c in (self._controller, self._canary_controller, self._ingress_controller) if c is not None]
 
     @property
     def node_group(self) -> NodeGroup:
@@ -366,15 +456,16 @@ class LocalEnvironment:
     # ---- a second Deployment: the canary (localenv/canary.py) --------------------------------
 
     def canary_controller(self) -> Controller:
-        """The canary Deployment's controller (started on first use): its ready pods fill the ingress's canary backend.
+        """The canary Deployment's controller (started on first use): its ready pods fill every ingress replica's
+        canary backend.
 
-        It shares this environment's nginx, event log and process registry, so `down` stops its pods too.
+        It shares this environment's ingress tier, event log and process registry, so `down` stops its pods too.
         """
         self._require_up()
-        if self._ingress is None or self._events is None or self._registry is None:
+        if self._tier is None or self._events is None or self._registry is None:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
         if self._canary_controller is None:
-            backend = CanaryBackend(self._ingress, self._registry)
+            backend = TierCanaryBackend(self._tier)
             runtime = ProcessRuntime(state_dir=self.state_dir, registry=self._registry, ingress=backend)
             self._canary_controller = Controller(
                 runtime=runtime,
@@ -393,22 +484,22 @@ class LocalEnvironment:
 
     def set_canary_route(self, weight: int, header: str = "", value: str = "") -> None:
         """Send `weight` % of requests, and those whose `header` equals `value`, to the canary's pods."""
-        if self._ingress is None:
+        if self._tier is None:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
-        self._ingress.set_canary_route(weight, header, value)
+        self._tier.set_canary_route(weight, header, value)
 
     # ---- looking and poking ------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """Base URL of the ingress, e.g. http://127.0.0.1:8080."""
-        if self._ingress is None:
+        """Base URL of the load balancer in front of the ingress tier, e.g. http://127.0.0.1:8080."""
+        if self._balancer is None:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
-        return self._ingress.url
+        return self._balancer.url
 
     @property
     def port(self) -> int:
-        """The ingress's port."""
+        """The load balancer's port."""
         return int(self.url.rsplit(":", 1)[1])
 
     @property
@@ -426,21 +517,40 @@ class LocalEnvironment:
     def status(self) -> EnvironmentStatus:
         """Rollout state, pod counts, every pod, the ingress's endpoints and its request/retry counts."""
         controller = self._require_up()
-        ingress = self._ingress
-        if ingress is None:
+        balancer, tier, ingress_controller = self._balancer, self._tier, self._ingress_controller
+        if balancer is None or tier is None or ingress_controller is None:
             raise LocalEnvError("the local environment is not up; run `python -m localenv up` first")
         deployment = controller.status()
-        access = ingress.access_log_summary()
+        access = self.ingress_access_log()
         return EnvironmentStatus(
             **{f.name: getattr(deployment, f.name) for f in dataclasses.fields(Status)},
-            url=ingress.url,
+            url=balancer.url,
             state_dir=str(self.state_dir),
             recovered_orphans=self.recovered,
             ingress=IngressStatus(
-                pid=ingress.pid, requests=access.requests, by_status=access.by_status, retried=access.retried
+                pid=balancer.pid, requests=access.requests, by_status=access.by_status, retried=access.retried
             ),
             nodes=self.node_status(),
+            ingress_deployment=ingress_controller.status(),
+            targets=tuple(
+                TargetStatus(name=t.name, address=t.address, health=t.health.value, accepting_new=t.accepting_new)
+                for t in tier.targets()
+            ),
         )
+
+    def ingress_access_logs(self) -> list[Path]:
+        """Every ingress replica's JSON access log, past replicas' too (each replica keeps its own)."""
+        return sorted((self.state_dir / INGRESS_DIR).glob(f"*/{ACCESS_LOG}"))
+
+    def ingress_access_log(self) -> AccessLogSummary:
+        """Every ingress replica's access log (past replicas' too), summed."""
+        by_status: Counter[str] = Counter()
+        retried = 0
+        for log in self.ingress_access_logs():
+            summary = summarize_access_log(log)
+            by_status.update(summary.by_status)
+            retried += summary.retried
+        return AccessLogSummary(requests=sum(by_status.values()), by_status=dict(by_status), retried=retried)
 
     def node_status(self) -> tuple[NodeStatus, ...]:
         """Every node, its zone, whether it is cordoned and which pods it runs (of every Deployment)."""
@@ -464,8 +574,10 @@ class LocalEnvironment:
         """Every process this environment runs right now (nginx master and pod masters)."""
         controller = self._require_up()
         pids = [p.pid for p in controller.status().pods if p.pid]
-        if self._ingress is not None and self._ingress.pid:
-            pids.append(self._ingress.pid)
+        if self._ingress_controller is not None:
+            pids += [p.pid for p in self._ingress_controller.status().pods if p.pid]
+        if self._balancer is not None and self._balancer.pid:
+            pids.append(self._balancer.pid)
         return pids
 
     def wait_for(self, predicate: Callable[[EnvironmentStatus], bool], timeout: float, what: str) -> None:
@@ -478,4 +590,12 @@ class LocalEnvironment:
         raise LocalEnvError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-__all__ = ["EnvironmentStatus", "IngressStatus", "LocalEnvironment", "NodeStatus", "RolloutResult", "default_state_dir"]
+__all__ = [
+    "EnvironmentStatus",
+    "IngressStatus",
+    "LocalEnvironment",
+    "NodeStatus",
+    "RolloutResult",
+    "TargetStatus",
+    "default_state_dir",
+]

@@ -22,12 +22,104 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from infra.ingress_timing import LOCAL_INGRESS_TIMING
-from localenv.ingress import REPLICA_STATE_PATH, TEMP_DIR, find_nginx, nginx_conf
+from infra.helm_values import CONTROLLER_LABELS
+from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
+from localenv.images import INGRESS_IMAGE
+from localenv.ingress import REPLICA_HEALTH_PATH, REPLICA_STATE_PATH, TEMP_DIR, find_nginx, nginx_conf
 
 GRACEFUL = "graceful"
 LEGACY = "legacy"
+INGRESS_DEPLOYMENT = "ingress-nginx-controller"
+DEFAULT_INGRESS_REPLICAS = 2
+TARGET_HEALTH_GATE = f"target-health.elbv2.k8s.aws/{INGRESS_DEPLOYMENT}"
+"""The readiness gate the AWS Load Balancer Controller's webhook injects: `target-health.elbv2.k8s.aws/<binding>`
+(aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md)."""
+
+
+def ingress_budget() -> dict[str, Any]:
+    """The controller's PodDisruptionBudget, minAvailable 1 as infra/helm_values.py gives the chart."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": INGRESS_DEPLOYMENT},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": CONTROLLER_LABELS}},
+    }
+
+
+def ingress_deployment(
+    version: str,
+    replicas: int,
+    ingress_dir: Path,
+    *,
+    legacy: bool = False,
+    timing: IngressTiming = LOCAL_INGRESS_TIMING,
+) -> dict[str, Any]:
+    """The ingress controller's Deployment for the local tier: surge one, gated on its target, the stop sequence.
+
+    As infra/helm_values.py gives it to the chart on EKS: maxSurge 1 / maxUnavailable 0, zone spread and
+    hostname anti-affinity, the target-health readiness gate, the readiness probe on the health endpoint,
+    preStop and grace from `timing`. `legacy` is the design issue 12 replaced (negative control): no gate,
+    no preStop, /healthz failing at the signal.
+    """
+    pod: dict[str, Any] = {
+        "terminationGracePeriodSeconds": timing.termination_grace,
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": CONTROLLER_LABELS},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        },
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": CONTROLLER_LABELS},
+            }
+        ],
+        "containers": [
+            {
+                "name": "controller",
+                "image": f"{INGRESS_IMAGE}:{version}",
+                "ports": [{"name": "http", "containerPort": 80}],
+                "env": [
+                    {"name": "APP_VERSION", "value": version},
+                    {"name": "INGRESS_DIR", "value": str(ingress_dir)},
+                    {"name": "INGRESS_SHUTDOWN", "value": LEGACY if legacy else GRACEFUL},
+                ],
+                # The chart's readiness probe on /healthz (failureThreshold 3), at the NLB's check interval locally.
+                "readinessProbe": {
+                    "httpGet": {"path": REPLICA_HEALTH_PATH, "port": "http"},
+                    "periodSeconds": timing.health_check_interval,
+                    "timeoutSeconds": timing.health_check_timeout,
+                    "failureThreshold": 3,
+                },
+            }
+        ],
+    }
+    if not legacy:
+        pod["readinessGates"] = [{"conditionType": TARGET_HEALTH_GATE}]
+        pod["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": timing.pre_stop}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": INGRESS_DEPLOYMENT, "labels": CONTROLLER_LABELS},
+        "spec": {
+            "replicas": replicas,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "selector": {"matchLabels": CONTROLLER_LABELS},
+            "template": {"metadata": {"labels": CONTROLLER_LABELS}, "spec": pod},
+        },
+    }
 
 
 def replica_dir(ingress_dir: Path, address: str) -> Path:

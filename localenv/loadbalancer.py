@@ -13,11 +13,13 @@ is deregistered, drained and removed, is decided by localenv/control/target_grou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from localenv.control import cluster as control
 from localenv.control.actions import Effect
 from localenv.control.objects import Cluster
 from localenv.control.target_group import (
+    Target,
     TargetAction,
     TargetGroup,
     TargetGroupPolicy,
@@ -35,7 +38,7 @@ from localenv.control.target_group import (
     sync_target_group,
 )
 from localenv.errors import LocalEnvError
-from localenv.ingress import REPLICA_HEALTH_PATH
+from localenv.ingress import CANARY_ENDPOINTS_PATH, CANARY_ROUTE_PATH, ENDPOINTS_PATH, REPLICA_HEALTH_PATH
 from localenv.ingress_pod import admin, admin_socket
 from localenv.processes import LOOPBACK, ProcessRegistry, free_port, spawn, stop_group
 
@@ -181,20 +184,24 @@ class IngressTier:
     """The ingress Deployment's side of the load balancer, run each tick by its control loop.
 
     It registers and deregisters targets as the pure target group decides, sets the pods' readiness gates,
-    and gives every running replica the app's endpoints on its own (a new replica gets the current list).
+    and gives every running replica what an ingress-nginx controller learns from the API server — the app's
+    endpoints, the canary's endpoints and its route — on its own: a new or restarted replica gets the current
+    state, a replica that does not answer is tried again next tick.
     """
 
     def __init__(self, balancer: LoadBalancer, policy: TargetGroupPolicy, ingress_dir: Path) -> None:
         self.balancer = balancer
         self.group = TargetGroup(policy=policy)
         self.ingress_dir = ingress_dir
-        self._endpoints: tuple[str, ...] | None = None
-        self._delivered: dict[str, tuple[str, ...]] = {}
+        # Admin path → (request target, body): the desired state every replica is brought to.
+        self._desired: dict[str, tuple[str, str]] = {}
+        self._delivered: dict[str, dict[str, tuple[str, str]]] = {}
         self._lock = threading.Lock()
+        self._delivery = threading.Lock()  # one delivery at a time: a stale list never overwrites a newer one
         self._replicas: tuple[tuple[str, str], ...] = ()
 
     def sync(self, cluster: Cluster, now: float) -> list[Effect]:
-        """One pass: targets, readiness gates, endpoints to replicas that lack them."""
+        """One pass: targets, readiness gates, the desired state to replicas that lack it."""
         pods = [
             TargetPod(name=p.name, address=p.address if p.container else None, terminating_since=p.deleted_at)
             for p in cluster.pods()
@@ -203,44 +210,100 @@ class IngressTier:
             verdicts = self.balancer.verdicts()
         except OSError:
             verdicts = {}
-        for action in sync_target_group(self.group, pods, verdicts, now):
+        with self._lock:
+            actions = sync_target_group(self.group, pods, verdicts, now)
+        for action in actions:
             with contextlib.suppress(OSError):
                 self.balancer.perform(action)
-        # Keyed by container: a replica restarted at the same address starts empty and needs the list again.
+        # Keyed by container: a replica restarted at the same address starts empty and needs the state again.
         running = tuple((p.container.id, p.address) for p in cluster.pods() if p.container is not None and p.address)
         with self._lock:
             self._replicas = running
         self._deliver()
         return control.sync_readiness_gates(cluster, lambda name: gate_passes(self.group, name), now)
 
+    def targets(self) -> list[Target]:
+        """The target group's targets right now (copies)."""
+        with self._lock:
+            return [dataclasses.replace(t) for t in self.group.targets.values()]
+
     # -- the app's endpoints, to every replica (an EndpointsTarget for the app's runtime) --------------
 
     def set_endpoints(self, addresses: Sequence[str]) -> None:
         """The app's endpoints changed: every running replica gets them; OSError only if none took them."""
+        self._set(ENDPOINTS_PATH, ENDPOINTS_PATH, "\n".join(addresses))
+
+    def set_canary_endpoints(self, addresses: Sequence[str]) -> None:
+        """The canary's endpoints changed: every running replica's canary backend gets them."""
+        self._set(CANARY_ENDPOINTS_PATH, CANARY_ENDPOINTS_PATH, "\n".join(addresses))
+
+    def set_canary_route(self, weight: int, header: str = "", value: str = "") -> None:
+        """Every replica sends `weight` % of requests, and those whose `header` equals `value`, to the canary."""
+        query = urllib.parse.urlencode({"weight": weight, "header": header, "value": value})
+        self._set(CANARY_ROUTE_PATH, f"{CANARY_ROUTE_PATH}?{query}", "")
+
+    def canary_endpoints(self) -> list[str]:
+        """The canary endpoints the replicas are given."""
         with self._lock:
-            self._endpoints = tuple(addresses)
-        if self._deliver() == 0 and self._replicas:
-            raise OSError("no ingress replica took the endpoints")
+            body = self._desired.get(CANARY_ENDPOINTS_PATH, ("", ""))[1]
+        return [line for line in body.splitlines() if line]
 
     def alive(self) -> bool:
         """True while any replica runs."""
         return bool(self._replicas)
 
-    def _deliver(self) -> int:
+    def _set(self, key: str, target: str, body: str) -> None:
         with self._lock:
-            endpoints, replicas = self._endpoints, self._replicas
-        if endpoints is None:
-            return 0
-        delivered = 0
-        for container, address in replicas:
-            if self._delivered.get(container) == endpoints:
-                delivered += 1
-                continue
-            try:
-                admin(admin_socket(self.ingress_dir, address), "PUT", "/endpoints", "\n".join(endpoints))
-            except OSError:
-                self._delivered.pop(container, None)
-                continue
-            self._delivered[container] = endpoints
-            delivered += 1
-        return delivered
+            self._desired[key] = (target, body)
+        if self._deliver() == 0 and self._replicas:
+            raise OSError("no ingress replica took the change")
+
+    def _deliver(self) -> int:
+        """Bring every running replica to the desired state; how many are there now."""
+        with self._delivery:
+            with self._lock:
+                desired, replicas = dict(self._desired), self._replicas
+            for gone in set(self._delivered) - {container for container, _ in replicas}:
+                del self._delivered[gone]
+            current = 0
+            for container, address in replicas:
+                delivered = self._delivered.setdefault(container, {})
+                try:
+                    for key, (target, body) in desired.items():
+                        if delivered.get(key) != (target, body):
+                            admin(admin_socket(self.ingress_dir, address), "PUT", target, body)
+                            delivered[key] = (target, body)
+                except OSError:
+                    continue
+                current += 1
+            return current
+
+
+class TierCanaryBackend:
+    """The canary's endpoints target: the canary backend of every ingress replica (an EndpointsTarget)."""
+
+    def __init__(self, tier: IngressTier) -> None:
+        self._tier = tier
+
+    def set_endpoints(self, addresses: Sequence[str]) -> None:
+        """Replace every replica's canary endpoints."""
+        self._tier.set_canary_endpoints(addresses)
+
+    def alive(self) -> bool:
+        """True while any replica runs."""
+        return self._tier.alive()
+
+    def endpoints(self) -> list[str]:
+        """The canary endpoints the replicas are given."""
+        return self._tier.canary_endpoints()
+
+
+class NoService:
+    """Where the ingress Deployment's own endpoints go: nowhere — the load balancer takes its pods as targets."""
+
+    def set_endpoints(self, addresses: Sequence[str]) -> None:
+        """Nothing to do: targets come from the pods (IngressTier.sync)."""
+
+    def alive(self) -> bool:
+        """Always: there is no process behind it."""
+        return True

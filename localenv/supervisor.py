@@ -104,6 +104,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             )
         elif command == "rollback":
             yield from self._streamed(env.rollback)
+        elif command == "ingress-release":
+            yield from self._streamed(lambda: env.release_ingress(str(request["version"])))
         elif command == "watch":
             yield from self._follow(float(request.get("seconds") or 0))
         elif command == "kill":

@@ -146,7 +146,7 @@ def test_a_faulty_build_is_aborted_and_its_failures_stay_on_canary_traffic(env: 
     assert all(canary_start - 1.0 <= r.t < canary_end for r in failed)
     assert {r.status for r in failed} == {500}
     assert len(failed) <= 0.1 * len(window) + 5
-    access_log = [json.loads(line) for line in (env.state_dir / "access.log").read_text().splitlines()]
+    access_log = [json.loads(line) for log in env.ingress_access_logs() for line in log.read_text().splitlines()]
     failed_upstreams = {entry["upstream_addr"] for entry in access_log if str(entry["status"]).startswith("5")}
     assert failed_upstreams and failed_upstreams <= timeline.canary_addresses
     # Afterwards only the stable version runs and serves, without failures.

@@ -49,10 +49,11 @@ def test_one_rollout_at_a_time_events_logged_and_nginx_never_reloaded(env: Local
         env.rollback()
     with pytest.raises(LocalEnvError, match="not a valid image tag"):
         env.deploy("no such tag!")
-    master = env.status().ingress.pid
-    assert master is not None
-    workers = _children(master)
-    assert workers
+    # Each ingress replica's nginx master (the pod process's child) and its workers.
+    replicas = [p.pid for p in env.status().ingress_deployment.pods if p.pid]  # type: ignore[union-attr]
+    assert len(replicas) >= 2
+    workers = {master: _children(master) for pid in replicas for master in _children(pid)}
+    assert len(workers) == len(replicas) and all(workers.values())
     env.deploy("v2", wait=False)
     with pytest.raises(RolloutInProgressError, match="refused, not queued"):
         env.deploy("v3")
@@ -78,6 +79,6 @@ def test_one_rollout_at_a_time_events_logged_and_nginx_never_reloaded(env: Local
     # Endpoint changes went through the Lua shared dict: a reload would have replaced nginx's workers.
     applied = [e for e in on_disk if isinstance(e, EndpointsEvent) and e.stage is EndpointsStage.APPLIED]
     assert len(applied) >= 4
-    assert status.ingress.pid == master
-    assert _children(master) == workers
-    assert "reconfiguring" not in (env.state_dir / "nginx-error.log").read_text()
+    assert {master: _children(master) for master in workers} == workers
+    error_logs = [log.with_name("nginx-error.log") for log in env.ingress_access_logs()]
+    assert error_logs and all("reconfiguring" not in log.read_text() for log in error_logs)
