@@ -61,7 +61,7 @@ def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases
     assert found.kube_version == settings.cluster.version
     by_chart = {r.chart_name: r for r in found.releases}
     ingress = by_chart["ingress-nginx"]
-    assert ingress.namespace == settings.app.ingress_namespace
+    assert ingress.namespace == settings.app.router_namespace
     replicas = ingress.values["controller"]["replicaCount"]
     assert replicas == settings.platform.ingress_replicas and isinstance(replicas, int)
     assert by_chart["metrics-server"].values["replicas"] == settings.platform.metrics_server_replicas
