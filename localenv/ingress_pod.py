@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.contract.disruption import drain_budget
 from infra.helm_values import CONTROLLER_LABELS
 from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.images import INGRESS_IMAGE
@@ -39,12 +40,12 @@ TARGET_HEALTH_GATE = f"target-health.elbv2.k8s.aws/{INGRESS_DEPLOYMENT}"
 
 
 def ingress_budget() -> dict[str, Any]:
-    """The controller's PodDisruptionBudget, minAvailable 1 as infra/helm_values.py gives the chart."""
+    """The controller's PodDisruptionBudget: the drain rule every tier uses, as infra/helm_values.py gives the chart."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": INGRESS_DEPLOYMENT},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": CONTROLLER_LABELS}},
+        "spec": {**drain_budget(), "selector": {"matchLabels": CONTROLLER_LABELS}},
     }
 
 
