@@ -18,12 +18,15 @@ system-packages: ## Install the system packages (nginx + Lua, wrk, Chromium) whe
 
 # Installs come only from the hashed locks (pip refuses any file whose hash the lock does not list), pip
 # itself included (the bundled pip installs the locked one), and a changed lock reinstalls. `make lock`
-# writes the locks from the hand-edited inputs.
+# writes the locks from the hand-edited inputs. Then the repository itself, editable (pyproject.toml):
+# pip refuses editable requirements under --require-hashes, so it is a second install that fetches nothing
+# (--no-index --no-deps) and builds with the locked setuptools already installed (--no-build-isolation).
 LOCK := requirements.lock
-$(VENV)/.installed: $(LOCK)
+$(VENV)/.installed: $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-index --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: system-packages $(VENV)/.installed ## Install everything (system packages, virtualenv, Python packages)
