@@ -85,7 +85,7 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## Install checkov into its own virtual
 
 # Offline: BC_SKIP_MAPPING/CKV_SKIP_PACKAGE_UPDATE_CHECK and --skip-download (set in checkov_scan).
 checkov: $(VENV)/.installed checkov-venv ## checkov over every stack's rendered objects and app/Dockerfile
-	$(PY) -m tests.manifests.checkov_scan
+	$(PY) -m harness.checkov_scan
 
 unit: setup
 	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90 --durations=10

@@ -17,7 +17,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from tests.deps.locks import (
+from harness.locks import (
     Lock,
     disagreements,
     parse_lock,
@@ -26,8 +26,8 @@ from tests.deps.locks import (
     read_requirement_files,
     stale,
 )
+from harness.project_files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_INPUT, MAIN_LOCK = REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements.lock"
 APP_INPUT, APP_LOCK = REPO_ROOT / "app" / "requirements.txt", REPO_ROOT / "app" / "requirements.lock"
 CHECKOV_INPUT, CHECKOV_LOCK = REPO_ROOT / ".ci" / "checkov.in", REPO_ROOT / ".ci" / "checkov.lock"

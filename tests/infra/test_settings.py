@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from app.contract import SettingsError
+from harness.mocked_stack import RELEASE_TAG, Run
+from harness.project_files import REPO_ROOT as ROOT
+from harness.project_files import as_config_strings, stack_config, stack_names
 from stacks.settings import CONFIG_KEYS, parse_settings
-from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, as_config_strings, stack_config
 
 RunProgram = Callable[..., Run]
 
@@ -20,7 +22,7 @@ def _raw(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str,
     return raw, values.get("aws:region")
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_real_stack_file_loads(stack: str) -> None:
     raw, region = _raw(stack)
     settings = parse_settings(raw, stack=stack, region=region)
@@ -31,17 +33,21 @@ def test_each_real_stack_file_loads(stack: str) -> None:
 
 
 def test_stacks_differ_only_where_the_environment_does() -> None:
-    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1]) for s in STACKS}
-    assert [loaded[s].network.zones for s in STACKS] == [2, 2, 3]
-    assert [loaded[s].network.nat_per_zone for s in STACKS] == [False, False, True]
-    assert [loaded[s].platform.acme_server for s in STACKS] == ["staging", "production", "production"]
-    assert [loaded[s].app.replicas for s in STACKS] == [2, 2, 3]
-    assert [loaded[s].dns.host for s in STACKS] == [
-        "example-app.int.example.com",
-        "example-app.stg.example.com",
-        "example-app.example.com",
-    ]
-    assert len({loaded[s].network.cidr for s in STACKS}) == 3  # peerable later without renumbering
+    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1]) for s in stack_names()}
+    assert {s: loaded[s].network.zones for s in loaded} == {"int": 2, "stg": 2, "prd": 3}
+    assert {s: loaded[s].network.nat_per_zone for s in loaded} == {"int": False, "stg": False, "prd": True}
+    assert {s: loaded[s].platform.acme_server for s in loaded} == {
+        "int": "staging",
+        "stg": "production",
+        "prd": "production",
+    }
+    assert {s: loaded[s].app.replicas for s in loaded} == {"int": 2, "stg": 2, "prd": 3}
+    assert {s: loaded[s].dns.host for s in loaded} == {
+        "int": "example-app.int.example.com",
+        "stg": "example-app.stg.example.com",
+        "prd": "example-app.example.com",
+    }
+    assert len({loaded[s].network.cidr for s in loaded}) == len(loaded)  # peerable later without renumbering
 
 
 def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
@@ -52,7 +58,7 @@ def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
         declaration = declared[key]
         assert declaration["description"], key
         assert "type" in declaration, key
-    for stack in STACKS:
+    for stack in stack_names():
         stack_keys = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         unknown = {k.split(":", 1)[1] for k in stack_keys if k.startswith("example-app:")} - set(declared)
         assert not unknown, f"Pulumi.{stack}.yaml sets keys Pulumi.yaml does not declare: {unknown}"
@@ -86,7 +92,7 @@ def test_no_stack_name_decides_anything_in_the_program() -> None:
     sources = [*(ROOT / "stacks").glob("*.py"), *(ROOT / "infra").glob("*.py")]
     for source in sources:
         text = source.read_text()
-        for name in STACKS:
+        for name in stack_names():
             assert f'== "{name}"' not in text and f"== '{name}'" not in text, f"{source} branches on stack {name}"
 
 
@@ -179,7 +185,7 @@ def test_runs_are_isolated_from_each_other(run_program: RunProgram) -> None:
 
 def test_the_program_imports_its_packages_when_started_from_stacks_like_pulumi_does() -> None:
     # Pulumi runs `main: stacks/` with stacks/ as the working directory and first path entry; an
-    # isolated interpreter (-I) there proves the program finds app/ and infra/ on its own.
+    # isolated interpreter (-I) there proves the program finds app/ and infra/ where they are installed.
     import json
     import subprocess
     import sys
@@ -221,7 +227,7 @@ def test_stack_files_hold_only_differences_from_pulumi_yaml() -> None:
     import yaml
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    for stack in STACKS:
+    for stack in stack_names():
         values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         repeated = [
             key

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from harness.local_environment import all_new_endpoints_at, naive_deployment, start_traffic
 from localenv import LocalEnvironment, local_deployment
 from localenv.images import CRASH_IMAGE, NEVER_READY_IMAGE
-from tests.localenv.conftest import all_new_endpoints_at, naive_deployment, start_traffic
 
 pytestmark = pytest.mark.process
 

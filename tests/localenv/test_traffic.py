@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING
+from harness.project_files import REPO_ROOT as REPO
 from localenv.traffic import Traffic, TrafficError, TrafficPlan, loopback_problem
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from app import smoke
-from tests.smoke.appserver import RunningApp, make_certificate, serve_app
-from tests.smoke.conftest import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
+from harness.appserver import RunningApp, make_certificate, serve_app
+from harness.smoke_release import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 
 Answer = tuple[int, str, str]  # status, content type, body
 Route = Callable[[str, int], Answer]  # (path, request number) -> answer

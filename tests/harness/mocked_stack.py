@@ -1,0 +1,306 @@
+"""Run the real Pulumi program under Pulumi's mocks and collect every resource it registers.
+
+The one place where AWS lookups and provider outputs are faked (`StackMocks`); config comes from the
+real Pulumi.yaml defaults merged with the real Pulumi.<stack>.yaml, as the CLI does. No cloud, no CLI.
+tests/infra/conftest.py makes fixtures of it:
+
+    stack_graph(stack)            -> Graph of a real stack (cached per session)
+    run_program(stack, overrides) -> Run(graph, stopped): stopped is the program's message, or None
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _ensure_event_loop
+
+from harness.project_files import PROJECT, REPO_ROOT, as_config_strings, stack_config
+from infra.policy import Resource, Secret
+
+PROGRAM = REPO_ROOT / "stacks" / "__main__.py"
+ACCOUNT_ID = "123456789012"
+NLB_ZONE_ID = "Z2IFOLAFXWLO4F"
+RELEASE_TAG = "v1.2.3"
+"""The tag the deploy workflow would set (`pulumi up -c imageTag=…`); stack files never hold one."""
+
+
+# ---------------------------------------------------------------- the recorded graph
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource the program registered (or read), as the engine would see it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    """Inputs with secrets unwrapped (plain values)."""
+    raw_inputs: dict[str, Any]
+    """Inputs as sent, secrets still wrapped (see `secret_paths`)."""
+    parent: str
+    dependencies: tuple[str, ...]
+    provider: str
+    custom: bool
+    read: bool = False
+
+
+@dataclass
+class Graph:
+    """Every resource of one program run, plus the stack's outputs."""
+
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    """Names of the outputs Pulumi stores encrypted and masks."""
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Registered:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def policy_resources(self) -> list[Resource]:
+        """Every registered (not read) resource, as the policy rules take them."""
+        return [
+            Resource(type=r.type, name=r.name, inputs=to_policy_inputs(r.raw_inputs))
+            for r in self.resources
+            if not r.read
+        ]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def named(self, name: str) -> Registered:
+        return next(r for r in self.resources if r.name == name)
+
+    def counts(self) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for r in self.resources:
+            counted[r.type] = counted.get(r.type, 0) + 1
+        return counted
+
+    def ancestors(self, resource: Registered) -> Iterator[Registered]:
+        urn = resource.parent
+        while urn:
+            parent = next((r for r in self.resources if r.urn == urn), None)
+            if parent is None:
+                return
+            yield parent
+            urn = parent.parent
+
+    def waits_for(self, resource: Registered, other: Registered) -> bool:
+        """True when `resource` is created only after `other`: a dependency path, directly or transitively."""
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            found = next((r for r in self.resources if r.urn == urn), None)
+            if found is not None:
+                todo.extend(found.dependencies)
+                # Depending on a component means depending on everything inside it.
+                todo.extend(r.urn for r in self.resources if r.parent == urn)
+        return False
+
+
+def to_policy_inputs(value: Any) -> Any:
+    """Inputs as infra/policy.py sees them: secrets wrapped in policy.Secret, everything else plain."""
+    if rpc.is_rpc_secret(value):
+        return Secret(unwrap_secrets(value))
+    if isinstance(value, dict):
+        return {k: to_policy_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_policy_inputs(v) for v in value]
+    return value
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- mocks: every lookup and provider output
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Fake AWS lookups and the outputs AWS/Kubernetes would compute; nothing else is faked."""
+
+    def __init__(self, region: str, zones_available: int = 4) -> None:
+        self.region = region
+        self.zones_available = zones_available
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        zones = [f"{self.region}{letter}" for letter in "abcdef"[: self.zones_available]]
+        answers: dict[str, Callable[[], dict[str, Any]]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
+                "names": zones,
+                "zoneIds": [f"euw1-az{i}" for i in range(1, len(zones) + 1)],
+                "id": self.region,
+            },
+            "aws:index/getPartition:getPartition": lambda: {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/deployer",
+                "userId": "AROAEXAMPLE",
+                "id": ACCOUNT_ID,
+            },
+            "aws:route53/getZone:getZone": lambda: {
+                "zoneId": "Z0EXAMPLEZONE",
+                "name": args.args.get("name", ""),
+                "id": "Z0EXAMPLEZONE",
+            },
+            "aws:lb/getHostedZoneId:getHostedZoneId": lambda: {"id": NLB_ZONE_ID},
+        }
+        if args.token not in answers:
+            raise AssertionError(f"unmocked lookup {args.token}: add it to StackMocks.call (harness.mocked_stack)")
+        return answers[args.token]()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name, inputs = args.name, args.inputs
+        state: dict[str, Any] = dict(inputs)
+        arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{self.region}:{ACCOUNT_ID}:{name}"
+        state.setdefault("arn", arn)
+        computed: dict[str, dict[str, Any]] = {
+            "aws:eks/cluster:Cluster": {
+                "endpoint": f"https://{name}.gr7.{self.region}.eks.amazonaws.com",
+                "certificateAuthority": {"data": "LS0tLS1CRUdJTi1DQS0tLS0t"},
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{name}"}]}],
+            },
+            "aws:iam/role:Role": {"name": name},
+            "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+            "aws:route53/record:Record": {"fqdn": inputs.get("name", "")},
+            "aws:ecr/repository:Repository": {
+                "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{inputs.get('name', name)}"
+            },
+            "kubernetes:core/v1:Service": {
+                "status": {
+                    "loadBalancer": {"ingress": [{"hostname": f"a1b2c3-{name}.elb.{self.region}.amazonaws.com"}]}
+                }
+            },
+        }
+        state.update(computed.get(args.typ, {}))
+        return f"{name}-id", state
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's mock monitor, also keeping each registration's parent, dependencies and inputs."""
+
+    def __init__(self, mocks: StackMocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def _record(self, request: Any, read: bool) -> None:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        _ensure_event_loop()  # deserializing resource references needs one on this thread
+        raw = dict(rpc.deserialize_properties(request.object if not read else request.properties))
+        deps = set(getattr(request, "dependencies", []) or [])
+        for property_deps in getattr(request, "propertyDependencies", {}).values():
+            deps.update(property_deps.urns)
+        self.registered.append(
+            Registered(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                inputs=unwrap_secrets(raw),
+                raw_inputs=raw,
+                parent=request.parent,
+                dependencies=tuple(sorted(deps)),
+                provider=request.provider,
+                custom=bool(getattr(request, "custom", True)),
+                read=read,
+            )
+        )
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, read=False)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the engine's gRPC method name)
+        response = super().ReadResource(request)
+        self._record(request, read=True)
+        return response
+
+
+class ProgramStoppedError(Exception):
+    """The program stopped (e.g. invalid settings); `message` is what `pulumi up` would print."""
+
+    def __init__(self, message: str, graph: Graph) -> None:
+        super().__init__(message)
+        self.message = message
+        self.graph = graph
+
+
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None, *, zones_available: int = 4) -> Graph:
+    """Run stacks/__main__.py for `stack` under mocks; raise ProgramStoppedError if the program stops."""
+    values = stack_config(stack, overrides)
+    region = str(values.get("aws:region", "eu-west-1"))
+    mocks = StackMocks(region, zones_available)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(as_config_strings(values))
+    pulumi_settings.ROOT.set(None)  # a fresh root stack per run, or outputs leak between stacks
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    root = pulumi_settings.get_root_resource()
+    graph = Graph(stack=stack, resources=monitor.registered)
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        outputs = root.outputs if root is not None else {}  # type: ignore[attr-defined]
+
+        async def collect() -> None:
+            for key, value in outputs.items():
+                output = pulumi.Output.from_input(value)
+                graph.outputs[key] = await output.future()
+                if await output.is_secret():
+                    graph.secret_outputs.add(key)
+
+        return pulumi.Output.from_input(collect())
+
+    try:
+        program()
+    except pulumi.RunError as error:
+        raise ProgramStoppedError(str(error), graph) from None
+    return graph
+
+
+@dataclass(frozen=True)
+class Run:
+    """The outcome of one program run: its graph, and the message it stopped with (None when it finished)."""
+
+    graph: Graph
+    stopped: str | None
+
+
+def run_program(stack: str, overrides: Mapping[str, Any] | None = None, zones_available: int = 4) -> Run:
+    """Run a stack with the release tag and config overrides (None deletes a key); a stop is an outcome."""
+    try:
+        config = {"imageTag": RELEASE_TAG, **(overrides or {})}
+        return Run(run_stack(stack, config, zones_available=zones_available), None)
+    except ProgramStoppedError as error:
+        return Run(error.graph, error.message)
