@@ -1,6 +1,6 @@
 """Installs are reproducible: every environment installs hashed, locked versions, and a stale lock fails here.
 
-The checks (tests/deps/locks.py) run first on small made-up locks, one edit of the input per row, so each is
+The checks (tests/harness/locks.py) run first on small made-up locks, one edit of the input per row, so each is
 seen to fail; then on the repository's own files, where they must find nothing.
 """
 

@@ -1,6 +1,6 @@
 """The program and every dynamic provider find the same Python environment under the real engine's rules.
 
-The rules come from the engine's source (tests/infra/pulumi_engine.py); the first tests check each rule
+The rules come from the engine's source (tests/harness/pulumi_engine.py); the first tests check each rule
 against the cases its source distinguishes, the last ones apply them to the real Pulumi.yaml and files.
 """
 
