@@ -15,7 +15,7 @@ from harness.project_files import as_config_strings, stack_config
 from stacks.settings import CONFIG_KEYS, PROJECT, StackSettings, parse_settings
 
 RELEASE = {
-    "imageTag": "v1.2.3",
+    "imageTag": RELEASE_TAG,
     "imageDigest": "sha256:" + "ab" * 32,
     "imageRepository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app",
 }
