@@ -19,12 +19,15 @@ system-packages: ## Install the system packages (nginx + Lua, wrk, Prometheus, C
 
 # Installs come only from the hashed locks (pip refuses any file whose hash the lock does not list), pip
 # itself included (the bundled pip installs the locked one), and a changed lock reinstalls. `make lock`
-# writes the locks from the hand-edited inputs.
+# writes the locks from the hand-edited inputs. Then the repository itself, editable (pyproject.toml):
+# pip refuses editable requirements under --require-hashes, so it is a second install that fetches nothing
+# (--no-index --no-deps) and builds with the locked setuptools already installed (--no-build-isolation).
 LOCK := requirements.lock
-$(VENV)/.installed: $(LOCK)
+$(VENV)/.installed: $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than 3.11; install Python 3.11+ or run 'make PYTHON=python3.11 …'." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-index --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: system-packages $(VENV)/.installed ## Install everything (system packages, virtualenv, Python packages)
@@ -83,10 +86,11 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## Install checkov into its own virtual
 
 # Offline: BC_SKIP_MAPPING/CKV_SKIP_PACKAGE_UPDATE_CHECK and --skip-download (set in checkov_scan).
 checkov: $(VENV)/.installed checkov-venv ## checkov over every stack's rendered objects and app/Dockerfile
-	$(PY) -m tests.manifests.checkov_scan
+	$(PY) -m harness.checkov_scan
 
+# Coverage as pyproject.toml sets it; every process writes its data beside this Makefile, wherever it runs.
 unit: setup
-	$(PY) -m pytest --cov=app --cov-report=term --cov-fail-under=90 --durations=10
+	COVERAGE_FILE=$(CURDIR)/.coverage $(PY) -m pytest --cov --cov-report=term --durations=10
 
 test: setup lint typecheck hadolint workflows checkov unit ## Run every check CI runs: linters, type checks, all tests
 

@@ -3,9 +3,9 @@
 # dynamic provider starts (launcher, virtualenv resolution, unpickling) where the engine starts it.
 #
 # A tiny project derived from the real one — its Pulumi.yaml gets this repository's `runtime` and
-# `main`, its root links to this .venv, app/ and infra/, its program folder gets the links the real
-# one holds (stacks/.venv) — whose program registers only the SmokeTest, against gunicorn serving
-# app/ on loopback. State in a temporary file backend. Steps:
+# `main`, its root links to this .venv (where `make setup` installed app/ and infra/, editable), its
+# program folder gets the links the real one holds (stacks/.venv) — whose program registers only the
+# SmokeTest, against gunicorn serving app/ on loopback. State in a temporary file backend. Steps:
 #   preview; up (create, v1.0.0); restart the app as v1.1.0 and up (update); up expecting a version
 #   nobody serves must fail with the smoke report; destroy (the provider stored in the state deletes).
 # Each run also reads the stack's own last outputs as the real program does before it registers anything
@@ -37,6 +37,7 @@ trap 'stop_app; rm -rf "$work"' EXIT
 
 command -v pulumi >/dev/null || fail "no pulumi CLI on PATH; install the version the workflows pin (PULUMI_VERSION)."
 [ -x "$python" ] || fail "$python is missing; run 'make .venv/.installed' first."
+"$python" -c 'import infra.smoke_test' 2>/dev/null || fail "$python cannot import infra; run 'make .venv/.installed' first."
 
 # --- the app: gunicorn with app/gunicorn.conf.py on 127.0.0.1 -------------------------------------
 
@@ -80,19 +81,12 @@ print(real["main"])
 PY
 )
 [ -d "$repo/$main" ] || fail "Pulumi.yaml's main ($main) is no longer a folder; make this check mirror the new layout."
-ln -s "$repo/.venv" "$project/.venv"
-ln -s "$repo/app" "$project/app"
-ln -s "$repo/infra" "$project/infra"
+ln -s "$repo/.venv" "$project/.venv" # app and infra come from it: the repository is installed there
 mkdir -p "$project/$main"
 # The links the real program folder holds (stacks/.venv → ../.venv), copied as links.
 find "$repo/$main" -maxdepth 1 -type l -exec cp -P {} "$project/$main/" \;
 cat >"$project/$main/__main__.py" <<'PY'
 """The SmokeTest alone, against the app .ci/engine-check.sh started (config: baseUrl, expectedVersion, timeout)."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as the real program does
 
 import pulumi
 

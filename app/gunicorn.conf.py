@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import tempfile
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
+# `app` imports from gunicorn's working directory (the image's /srv/app; the repository, where it is also
+# installed): gunicorn puts it on sys.path before it reads this file (gunicorn 27.0.1 gunicorn/app/base.py
+# Application.load_config calls chdir() first).
 from app import serving
 from app.timing import Timing
 from app.version import BuildInfo, VersionError

@@ -8,9 +8,9 @@ saw — when the new version does not answer.
     SmokeTest("int-smoke", smoke_test_args(settings.app, workload.url),
               opts=pulumi.ResourceOptions(depends_on=[workload.deployment, *routes]))
 
-Pulumi stores the provider pickled in the stack's state and runs it in its own Python host inside
-stacks/, where only stacks/ is importable: so the class travels by value and imports app.smoke (and
-requests) inside its methods, from the project root (see the comment above SmokeCheckError).
+Pulumi stores the provider pickled in the stack's state and runs it in its own Python host, the
+program's virtualenv, where this repository is installed: the state names the class, and the host
+imports it from the work tree (see the comment above SmokeTestProvider).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pulumi
 import pulumi.dynamic
 
 from app.contract import AppSettings
-from app.smoke import RELEASE_PATIENCE, Patience
+from app.smoke import RELEASE_PATIENCE, Patience, check_release
 
 # Inputs whose change means "check again"; anything else in the state is the last report.
 CHECKED_INPUTS = ("base_url", "expected_version", "consecutive", "timeout", "interval", "ca_bundle")
@@ -32,15 +32,12 @@ class SmokeCheckError(Exception):
     """The release did not pass the smoke checks; the message is the report a person reads."""
 
 
-# The engine starts the provider host, `python -u -m pulumi.dynamic`, with the `main:` folder (stacks/) as
-# its working directory, so only stacks/ is on its sys.path, and unpickles the provider with dill.loads
-# before any code of ours runs (pulumi/pulumi v3.259.0 pkg/engine/project.go getPwdMain,
-# sdk/python/dist/pulumi-resource-pulumi-python, sdk/python/lib/pulumi/dynamic/__main__.py get_provider).
-# An import of `infra` there fails: dill pickles classes of `__main__` by value, so these two travel whole,
-# and _verify puts the project root (where Pulumi.yaml is) on sys.path before importing app.smoke.
-SmokeCheckError.__module__ = "__main__"  # its methods are Exception's
-
-
+# Pickled by reference: Pulumi serialises the provider with dill.dumps(recurse=True), and dill saves a class
+# whose module imports it back as module + name (dill 0.4.1 _dill.py save_type, _locate_function). The
+# engine's host is the program's virtualenv python (`$PULUMI_RUNTIME_VIRTUALENV/bin/python -u -m
+# pulumi.dynamic`, run in the `main:` folder), where the editable install makes `infra` importable, and
+# dill.loads imports this module there (pulumi/pulumi v3.259.0 sdk/python/lib/pulumi/dynamic/dynamic.py
+# serialize_provider, dynamic/__main__.py get_provider, sdk/python/dist/pulumi-resource-pulumi-python).
 class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
     """Runs the smoke checks on create and update; a failed check fails the Pulumi operation."""
 
@@ -63,15 +60,6 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
 
     @staticmethod
     def _verify(props: dict[str, Any]) -> dict[str, Any]:
-        import sys
-        from pathlib import Path
-
-        here = Path.cwd()  # stacks/ in the engine's host (see above)
-        root = next((folder for folder in (here, *here.parents) if (folder / "Pulumi.yaml").is_file()), here)
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-        from app.smoke import Patience, check_release
-
         ca_bundle = props.get("ca_bundle") or ""
         report = check_release(
             str(props["base_url"]),
@@ -87,18 +75,6 @@ class SmokeTestProvider(pulumi.dynamic.ResourceProvider):
         if not report.ok:
             raise SmokeCheckError(report.message())
         return {**props, "report": report.message()}
-
-
-def _pickled_by_value(cls: type) -> None:
-    """Mark a class and its methods as `__main__`'s, which dill pickles whole instead of by import path."""
-    cls.__module__ = "__main__"
-    for member in vars(cls).values():
-        function = getattr(member, "__func__", member)
-        if callable(function) and hasattr(function, "__module__"):
-            function.__module__ = "__main__"
-
-
-_pickled_by_value(SmokeTestProvider)  # see SmokeCheckError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -239,8 +239,7 @@ def start_daemon(state_dir: Path, port: int, endpoint_propagation: float) -> int
         "--propagation",
         str(endpoint_propagation),
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    process = spawn(command, env=env, log_path=state_dir / LOG_FILE, cwd=REPO_ROOT)
+    process = spawn(command, env=os.environ, log_path=state_dir / LOG_FILE, cwd=REPO_ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

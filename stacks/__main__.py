@@ -1,12 +1,5 @@
 """The Pulumi program: load settings, build one component per concern, export what others read."""
 
-import sys
-from pathlib import Path
-
-# Pulumi runs this folder from inside it, so only stacks/ is on sys.path (pulumi/pulumi v3.259.0 getPwdMain,
-# sdk/python/cmd/pulumi-language-python-exec: chdir, runpy.run_path(".")); the packages live one level up.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import pulumi
 
 from app.contract.canary import canary_split

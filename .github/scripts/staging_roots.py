@@ -26,11 +26,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from infra.helm_values import LETS_ENCRYPT_SERVERS
 
-from infra.helm_values import LETS_ENCRYPT_SERVERS  # noqa: E402 - needs the repository on sys.path first
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 STAGING = "staging"
 ACME_SERVER_KEY = "acmeServer"

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from app.version import BuildInfo
 from app.web import Draining, create_app
-from tests.app.servers import Gunicorn, gunicorn_environment, run_gunicorn, wait_until_serving
+from harness.gunicorn_processes import Gunicorn, gunicorn_environment, run_gunicorn, wait_until_serving
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from tests.app.chromium import ChromiumNotFound, locate_chromium
-from tests.app.servers import REPO_ROOT, Gunicorn
+from harness.chromium import ChromiumNotFound, locate_chromium
+from harness.gunicorn_processes import REPO_ROOT, Gunicorn
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.chromium import INSTALLED, Chromium, ChromiumNotFound, locate_chromium
+from harness.chromium import INSTALLED, Chromium, ChromiumNotFound, locate_chromium
 
 
 def _executable(path: Path, *, mode: int = 0o755) -> Path:

@@ -13,7 +13,7 @@ import pytest
 
 from app.contract import AppSettings
 from app.contract.manifests import UID
-from tests.app.servers import REPO_ROOT, gunicorn_environment
+from harness.gunicorn_processes import REPO_ROOT, gunicorn_environment
 
 DOCKERFILE = REPO_ROOT / "app" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / "app" / ".dockerignore"

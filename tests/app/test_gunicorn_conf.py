@@ -9,7 +9,7 @@ from pathlib import Path
 from app.contract import AppSettings
 from app.contract.manifests import container_env
 from app.timing import LOCAL_TIMING, Timing
-from tests.app.servers import GUNICORN, GUNICORN_CONF, REPO_ROOT, gunicorn_environment
+from harness.gunicorn_processes import GUNICORN, GUNICORN_CONF, REPO_ROOT, gunicorn_environment
 
 
 def _effective_config(tmp_path: Path, **env: str) -> dict[str, str]:

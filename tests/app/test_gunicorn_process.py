@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.timing import LOCAL_TIMING
-from tests.app.servers import Gunicorn, gunicorn_environment, run_gunicorn
+from harness.gunicorn_processes import Gunicorn, gunicorn_environment, run_gunicorn
 
 pytestmark = pytest.mark.process
 

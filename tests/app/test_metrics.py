@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import metrics
-from tests.app.servers import REPO_ROOT, gunicorn_environment
+from harness.gunicorn_processes import REPO_ROOT, gunicorn_environment
 
 # What one gunicorn worker does: count requests into its own files under PROMETHEUS_MULTIPROC_DIR.
 WORKER = """

@@ -1,6 +1,6 @@
 """The chart check itself, on a tiny chart each test writes: it must catch each kind of defect it claims to.
 
-No chart source is needed (the pinned charts are checked by `python -m tests.charts.pinned` in CI's
+No chart source is needed (the pinned charts are checked by `python -m harness.pinned_charts` in CI's
 "charts" job), so these run everywhere `make test` runs. Rendering is real: Helm v4 through helm-python-sdk.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.contract.disruption import spread_constraints
-from tests.charts.check import (
+from harness.chart_check import (
     DrainSafe,
     Expected,
     Finding,

@@ -19,16 +19,9 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from infra.helm_values import (
-    CERT_MANAGER_CHART,
-    INGRESS_NGINX_CHART,
-    LOAD_BALANCER_CONTROLLER_CHART,
-    METRICS_SERVER_CHART,
-)
-from tests.charts.check import Expected, Release, check_release
-from tests.charts.conftest import write_tiny_chart
-from tests.charts.pinned import (
-    STACKS,
+from harness.chart_check import Expected, Release, check_release
+from harness.chart_expectations import EXPECTED
+from harness.pinned_charts import (
     StackReleases,
     as_helm_number,
     chart_dir,
@@ -38,8 +31,15 @@ from tests.charts.pinned import (
     pull,
     stack_releases,
 )
-from tests.charts.relied_on import EXPECTED
-from tests.manifests.conftest import stack_settings
+from harness.project_files import stack_names
+from harness.stack_settings import stack_settings
+from harness.tiny_chart import write_tiny_chart
+from infra.helm_values import (
+    CERT_MANAGER_CHART,
+    INGRESS_NGINX_CHART,
+    LOAD_BALANCER_CONTROLLER_CHART,
+    METRICS_SERVER_CHART,
+)
 
 # pulumi_aws warns about its own deprecated type whenever the program loads it (as in tests/infra/conftest.py).
 pytestmark = pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:DeprecationWarning")
@@ -47,10 +47,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:Deprec
 
 @pytest.fixture(scope="module")
 def releases() -> dict[str, StackReleases]:
-    return {stack: stack_releases(stack) for stack in STACKS}
+    return {stack: stack_releases(stack) for stack in stack_names()}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases], stack: str) -> None:
     found = releases[stack]
     settings = stack_settings(stack)
@@ -67,7 +67,7 @@ def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases
     assert by_chart["metrics-server"].values["replicas"] == settings.platform.metrics_server_replicas
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_every_release_has_what_we_rely_on(releases: dict[str, StackReleases], stack: str) -> None:
     settings = stack_settings(stack)
     for release in releases[stack].releases:
@@ -157,7 +157,7 @@ def test_a_chart_is_pulled_from_its_repository_where_the_check_finds_it(chart_re
     root, home = tmp_path / "charts", tmp_path / "home"
     release = {"chart": "tiny", "version": "0.1.0", "repository": chart_repository, "name": "demo", "namespace": "d"}
     script = (
-        "import json, sys; from pathlib import Path; from tests.charts.pinned import Release, pull; "
+        "import json, sys; from pathlib import Path; from harness.pinned_charts import Release, pull; "
         "print(pull(Path(sys.argv[1]), [Release(**json.loads(sys.argv[2]))]))"
     )
     done = subprocess.run(

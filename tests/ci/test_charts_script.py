@@ -45,8 +45,8 @@ def test_it_installs_then_pulls_then_checks_the_same_directory(tmp_path: Path) -
     venv = tmp_path / "venv"
     assert calls == [
         f"make {venv}/.installed VENV={venv}",
-        f"python -m tests.charts.pinned pull {charts}",
-        f"python -m tests.charts.pinned check {charts}",
+        f"python -m harness.pinned_charts pull {charts}",
+        f"python -m harness.pinned_charts check {charts}",
     ]
     assert not (charts / "stale-0.0.1").exists()
 

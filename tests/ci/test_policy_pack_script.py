@@ -16,9 +16,9 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
 
+from harness.crossguard import from_graph, run_pack
+from harness.mocked_stack import Graph, RecordingMonitor, StackMocks
 from infra.policy import Resource
-from tests.infra.conftest import Graph, RecordingMonitor, StackMocks
-from tests.infra.crossguard import from_graph, run_pack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / ".ci" / "policy-pack.sh"

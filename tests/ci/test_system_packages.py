@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.project_files import REPO_ROOT
+
 SCRIPT = REPO_ROOT / ".ci" / "system-packages.sh"
 COMMON = "nginx libnginx-mod-http-lua lua-resty-core wrk haproxy prometheus prometheus-alertmanager"
 UBUNTU = 'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n'

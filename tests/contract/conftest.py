@@ -7,9 +7,7 @@ from typing import Any
 import pytest
 
 from app.contract import AppSettings
-
-REPOSITORY = "registry.example.test/example-app"
-DIGEST = "sha256:" + "ab" * 32
+from harness.app_settings import REPOSITORY
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from app.contract.manifests import UID, selector_labels
 from app.timing import LOCAL_TIMING, Timing
 from app.version import BuildInfo
 from app.web import Draining, create_app
-from tests.contract.conftest import DIGEST, REPOSITORY
+from harness.app_settings import DIGEST, REPOSITORY
 
 # EKS runs 1.35 (FACTS.md); strict: an unknown field is an error, not silently dropped by the API server.
 KUBERNETES_VERSION = "1.35"

@@ -9,7 +9,7 @@ import pytest
 
 from app.contract import AppSettings, SettingsError
 from app.timing import LOCAL_TIMING, Timing
-from tests.contract.conftest import DIGEST, REPOSITORY
+from harness.app_settings import DIGEST, REPOSITORY
 
 
 def _problems(**kwargs: Any) -> list[str]:

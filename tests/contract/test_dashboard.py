@@ -18,7 +18,7 @@ from app import slo
 from app.contract.dashboard import RATE_INTERVAL, queries, release_dashboard
 from app.contract.rules import main, rule_file, rule_file_text, scope_named
 from app.slo import Profile
-from tests.contract.promtool import POD, Phase, constant, edge_traffic, page_traffic, run, series, write_yaml
+from harness.promtool import POD, Phase, constant, edge_traffic, page_traffic, run, series, write_yaml
 
 SCOPE = scope_named("example-app", "example-app")
 

@@ -2,7 +2,7 @@
 firing on the burn it is for, silent on a healthy series and on a burn below its threshold.
 
 One promtool run per alert and profile, its scenarios as test groups; the input series are generated from
-traffic phases (tests/contract/promtool.py), at the profile's own scrape interval and windows.
+traffic phases (tests/harness/promtool.py), at the profile's own scrape interval and windows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from app.contract.rules import (
     scope_named,
 )
 from app.slo import BurnRateAlert, Objective, Profile
-from tests.contract.promtool import Phase, constant, edge_traffic, page_traffic, run, series, write_yaml
+from harness.promtool import Phase, constant, edge_traffic, page_traffic, run, series, write_yaml
 
 SCOPE = scope_named("example-app", "example-app")
 PROFILES = [slo.CLUSTER, slo.LOCAL]

@@ -1,6 +1,6 @@
 """Installs are reproducible: every environment installs hashed, locked versions, and a stale lock fails here.
 
-The checks (tests/deps/locks.py) run first on small made-up locks, one edit of the input per row, so each is
+The checks (tests/harness/locks.py) run first on small made-up locks, one edit of the input per row, so each is
 seen to fail; then on the repository's own files, where they must find nothing.
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from tests.deps.locks import (
+from harness.locks import (
     Lock,
     disagreements,
     parse_lock,
@@ -25,8 +26,8 @@ from tests.deps.locks import (
     read_requirement_files,
     stale,
 )
+from harness.project_files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_INPUT, MAIN_LOCK = REPO_ROOT / "requirements.txt", REPO_ROOT / "requirements.lock"
 APP_INPUT, APP_LOCK = REPO_ROOT / "app" / "requirements.txt", REPO_ROOT / "app" / "requirements.lock"
 CHECKOV_INPUT, CHECKOV_LOCK = REPO_ROOT / ".ci" / "checkov.in", REPO_ROOT / ".ci" / "checkov.lock"
@@ -238,7 +239,24 @@ def test_each_virtualenv_installs_only_its_hashed_lock(venv_variable: str, lock:
     result = _make("-n", f"{venv_variable}={venv}", f"{venv}/.installed")
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stdout.splitlines() if "pip install" in line]
-    assert installs == [f"{venv}/bin/python -m pip install -q --require-hashes -r {lock}"]
+    assert installs[0] == f"{venv}/bin/python -m pip install -q --require-hashes -r {lock}"
+    # Anything after the hashed lock is the project itself, from the work tree: nothing fetched, no dependency
+    # added, built by the backend the lock installed.
+    for project in installs[1:]:
+        assert project.endswith(" -e .") and {"--no-index", "--no-deps", "--no-build-isolation"} <= set(project.split())
+
+
+def test_the_program_venv_installs_the_repository_as_an_editable_package() -> None:
+    venv = "/nonexistent/venv"
+    recipe = _make("-n", f"VENV={venv}", f"{venv}/.installed").stdout
+    installs = [line for line in recipe.splitlines() if " -e " in line]
+    assert installs == [f"{venv}/bin/python -m pip install -q --no-index --no-deps --no-build-isolation -e ."]
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    (backend,) = pyproject["build-system"]["requires"]
+    locked = parse_requirements(MAIN_INPUT.read_text(encoding="utf-8"), where=MAIN_INPUT.name).requirements
+    assert Requirement(backend).name in {r.name for r in locked}, (
+        "the build backend must be a locked requirement: --no-build-isolation builds with what the lock installed"
+    )
 
 
 @pytest.mark.parametrize(("venv_variable", "lock_variable"), [("VENV", "LOCK"), ("CHECKOV_VENV", "CHECKOV_LOCK")])
@@ -253,6 +271,16 @@ def test_a_changed_lock_reinstalls(tmp_path: Path, venv_variable: str, lock_vari
     assert _make(*question).returncode == 0, "an install newer than its lock is up to date"
     os.utime(lock, (2_000_000_100, 2_000_000_100))
     assert _make(*question).returncode == 1, "a lock newer than the install must reinstall"
+
+
+def test_a_changed_pyproject_reinstalls(tmp_path: Path) -> None:
+    stamp, lock = tmp_path / "venv" / ".installed", tmp_path / "some.lock"
+    stamp.parent.mkdir()
+    lock.touch()
+    stamp.touch()  # newer than the lock: up to date, unless pyproject.toml changed (-W: as if just edited)
+    question = ("-q", f"VENV={stamp.parent}", f"LOCK={lock}", str(stamp))
+    assert _make(*question, "-o", "pyproject.toml").returncode == 0, "the control: nothing changed"
+    assert _make(*question, "-W", "pyproject.toml").returncode == 1, "an edited pyproject.toml must reinstall"
 
 
 def test_make_lock_writes_every_lock_for_the_projects_python_floor() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.stack_settings import program_config
 from infra import addon_check, addons
 from infra.addons import (
     ADDON_VERSIONS,
@@ -28,7 +29,6 @@ from infra.addons import (
     vpc_cni_configuration,
 )
 from stacks.settings import SUPPORTED_KUBERNETES_VERSIONS
-from tests.infra.test_settings import _raw
 
 # ---------------------------------------------------------------- the pins
 
@@ -78,10 +78,10 @@ def test_settings_refuse_a_supported_kubernetes_version_whose_addons_are_not_pin
     from stacks import schema, settings
 
     monkeypatch.setattr(schema, "ADDON_VERSIONS", {v: p for v, p in ADDON_VERSIONS.items() if v != "1.34"})
-    raw, region = _raw("int", {"kubernetesVersion": "1.34"})
+    raw, region = program_config("int", {"kubernetesVersion": "1.34"})
     with pytest.raises(SettingsError, match=r"kubernetesVersion '1\.34' has no pinned EKS add-on versions"):
         settings.parse_settings(raw, stack="int", region=region, allow_placeholders=True)
-    raw, region = _raw("int", {"kubernetesVersion": "1.35"})
+    raw, region = program_config("int", {"kubernetesVersion": "1.35"})
     assert settings.parse_settings(raw, stack="int", region=region, allow_placeholders=True).cluster.version == "1.35"
 
 

@@ -8,8 +8,8 @@ import pulumi
 import pytest
 
 from app.contract.canary import CanaryPolicy, CanaryStep, canary_replicas
+from harness.mocked_components import Registered, run_mocked, settings
 from infra.canary import Canary, CanaryArgs
-from tests.infra.test_workload import Registered, run_mocked, settings
 
 POLICY = CanaryPolicy(strategy="canary", steps=(10, 50, 100))
 COMPONENT = "example-app:infra:Canary"

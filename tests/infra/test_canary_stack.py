@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import NEXT_RELEASE_TAG, Graph, Run
+from harness.mocked_stack import NEXT_RELEASE_TAG, Graph, Run
+from harness.project_files import stack_names
 
 COMPONENT = "example-app:infra:Canary"
 CANARY_TAG = NEXT_RELEASE_TAG  # pushed to the fake ECR, like RELEASE_TAG
@@ -30,7 +31,7 @@ def stable(graph: Graph, kind: str) -> Any:
     return next(r for r in graph.of_type(kind) if r.inputs["metadata"]["name"] == "example-app")
 
 
-@pytest.mark.parametrize("stack", ["int", "stg", "prd"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_without_a_canary_tag_no_canary_exists_and_the_release_output_says_so(
     stack: str, stack_graph: Callable[[str], Graph]
 ) -> None:

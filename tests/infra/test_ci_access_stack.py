@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from harness.crossguard import from_graph, run_pack, with_secrets_marked
+from harness.project_files import stack_names
 from infra.ci_policy import EKS_ADMIN_POLICY, EKS_VIEW_POLICY
 from infra.policy import Resource, no_plain_secrets
-from tests.infra.crossguard import from_graph, run_pack, with_secrets_marked
 
 REPOSITORY = "acme/example-app"
 SHARED_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app"
@@ -34,7 +35,7 @@ def test_without_a_repository_no_ci_roles_exist(run_program: Callable[..., Any])
     assert "ciDeployRoleArn" not in run.graph.outputs
 
 
-@pytest.mark.parametrize("stack", ["int", "stg", "prd"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_stack_gets_roles_trusted_by_its_own_environment(run_program: Callable[..., Any], stack: str) -> None:
     overrides = {"githubRepository": REPOSITORY}
     if stack != "int":  # stg and prd run int's images and reuse int's GitHub OIDC provider (same account here)

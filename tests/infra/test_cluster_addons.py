@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from harness.mocked_stack import ACCOUNT_ID, OPERATOR_ROLE, Graph, Registered, Run, caller_arn
+from harness.project_files import stack_names
 from infra.addons import ADDON_VERSIONS, ADDONS, COREDNS, KUBE_PROXY, VPC_CNI, coredns_configuration
 from infra.ci_policy import EKS_ADMIN_POLICY
 from infra.cluster import CNI_POLICY
 from infra.cluster_access import api_access_problem
-from tests.infra.conftest import ACCOUNT_ID, OPERATOR_ROLE, STACKS, Graph, Registered, Run, caller_arn
 
 GraphOf = Callable[[str], Graph]
 RunProgram = Callable[..., Run]
@@ -34,7 +35,7 @@ def _attached(graph: Graph, role: Registered) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_stack_manages_the_pinned_addons_of_its_kubernetes_version(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     version = graph.one("aws:eks/cluster:Cluster").inputs["version"]
@@ -56,7 +57,7 @@ def test_an_older_supported_kubernetes_version_gets_its_own_pins(run_program: Ru
     assert run.graph.one("aws:eks/nodeGroup:NodeGroup").inputs["version"] == "1.33"
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_network_policy_is_enforced_and_coredns_survives_a_drain(stack: str, stack_graph: GraphOf) -> None:
     addons = _addons(stack_graph(stack))
     assert json.loads(addons[VPC_CNI].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
@@ -64,14 +65,14 @@ def test_network_policy_is_enforced_and_coredns_survives_a_drain(stack: str, sta
     assert "configurationValues" not in addons[KUBE_PROXY].inputs
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_the_cluster_starts_with_no_addon_or_access_entry_it_does_not_own(stack: str, stack_graph: GraphOf) -> None:
     cluster = stack_graph(stack).one("aws:eks/cluster:Cluster").inputs
     assert cluster["bootstrapSelfManagedAddons"] is False
     assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_nodes_wait_for_their_network_and_dns_waits_for_nodes(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     addons = _addons(graph)
@@ -86,7 +87,7 @@ def test_nodes_wait_for_their_network_and_dns_waits_for_nodes(stack: str, stack_
     assert on_cluster and all(r.provider.startswith(f"{provider.urn}::") for r in on_cluster)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_the_vpc_cni_alone_holds_its_aws_permissions_through_irsa(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     roles = {r.name: r for r in graph.of_type("aws:iam/role:Role")}

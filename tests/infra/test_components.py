@@ -8,9 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
+from harness.mocked_stack import ACCOUNT_ID, Run
 from infra.platform import load_balancer_hostname
 from infra.tags import resource_tags, tag_problems
-from tests.infra.conftest import ACCOUNT_ID, Run
 
 
 def test_admin_roles_get_cluster_admin_through_access_entries(run_program: Callable[..., Run]) -> None:

@@ -13,6 +13,19 @@ from collections.abc import Callable, Mapping
 import pulumi
 import pytest
 
+from harness.mocked_stack import (
+    ACCOUNT_ID,
+    NEXT_RELEASE_TAG,
+    NOT_FOUND,
+    ORGANIZATION,
+    PUSHED,
+    READ_STACK_OUTPUTS,
+    RELEASE_TAG,
+    Graph,
+    Run,
+    image_digest,
+)
+from harness.project_files import PROJECT, as_config_strings, stack_config, stack_names
 from infra.registry import EcrRepository, ImageLookup
 from infra.stack_outputs import LastOutputs, stack_name
 from stacks.release import (
@@ -24,22 +37,6 @@ from stacks.release import (
     require_app_kept,
 )
 from stacks.settings import StackSettings, parse_settings
-from tests.infra.conftest import (
-    ACCOUNT_ID,
-    NEXT_RELEASE_TAG,
-    NOT_FOUND,
-    ORGANIZATION,
-    PROJECT,
-    PUSHED,
-    READ_STACK_OUTPUTS,
-    RELEASE_TAG,
-    STACKS,
-    Graph,
-    Run,
-    as_config_strings,
-    image_digest,
-    stack_config,
-)
 
 RunProgram = Callable[..., Run]
 PLATFORM = {"imageTag": None}
@@ -89,7 +86,7 @@ def _settings(stack: str, overrides: Mapping[str, object]) -> StackSettings:
 # ---------------------------------------------------------------- the platform phase
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_without_an_image_tag_the_platform_is_built_and_no_app(
     stack: str, run_program: RunProgram, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -142,7 +139,7 @@ def _keep_app_config(command: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_a_plain_up_on_a_stack_that_runs_the_app_stops_before_anything_naming_the_tag_and_the_command(
     stack: str, run_program: RunProgram
 ) -> None:
@@ -290,7 +287,7 @@ def test_the_stack_reads_itself_by_its_fully_qualified_name(organization: str, n
 # ---------------------------------------------------------------- the app phase
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_with_the_image_in_ecr_the_app_is_deployed_after_one_lookup_made_before_any_resource(
     stack: str, run_program: RunProgram
 ) -> None:
@@ -326,7 +323,7 @@ def test_the_pinned_digest_must_be_the_tags_digest_in_ecr(run_program: RunProgra
     assert run.graph.resources == []
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_a_tag_not_in_ecr_stops_before_any_resource_naming_tag_repository_and_what_to_run(
     stack: str, run_program: RunProgram
 ) -> None:

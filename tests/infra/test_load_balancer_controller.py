@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.mocked_stack import ACCOUNT_ID, Graph, Registered
+from harness.project_files import stack_names
 from infra.load_balancer_controller_policy import CLUSTER_TAG, load_balancer_controller_policy
-from tests.infra.conftest import ACCOUNT_ID, STACKS, Graph, Registered
 
 GraphOf = Callable[[str], Graph]
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-@pytest.fixture(params=STACKS)
+@pytest.fixture(params=stack_names())
 def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

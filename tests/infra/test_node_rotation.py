@@ -18,6 +18,8 @@ import pytest
 
 from app.contract.disruption import HOSTNAME, ZONE, Budget, Tier
 from app.timing import Timing
+from harness.project_files import stack_names
+from harness.stack_settings import stack_settings
 from infra.ingress_timing import INGRESS_TIMING
 from infra.node_rotation import (
     EVICTED_NODE_WAIT,
@@ -38,7 +40,8 @@ from infra.node_rotation import (
     timing_problems,
 )
 from stacks.settings import StackSettings
-from tests.manifests.conftest import STACKS, stack_settings
+
+STACKS = stack_names()
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SPREAD = frozenset({ZONE, HOSTNAME})

@@ -1,6 +1,6 @@
 """Each policy of the pack catches a deliberately bad resource and lets the good version through.
 
-The policies run as pulumi-policy runs them (tests/infra/crossguard.py); one test starts the pack the
+The policies run as pulumi-policy runs them (tests/harness/crossguard.py); one test starts the pack the
 way the engine does and talks to it over the analyzer's gRPC protocol.
 """
 
@@ -20,6 +20,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 
+from harness.crossguard import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, pack_props, run_pack, wire
 from infra.policy import (
     RESOURCE_RULES,
     STACK_RULES,
@@ -29,7 +30,6 @@ from infra.policy import (
     no_plain_secrets,
 )
 from infra.policy_pack import POLICIES
-from tests.infra.crossguard import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, pack_props, run_pack, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "infra" / "policy_pack"

@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.crossguard import Violation, from_graph, run_pack, with_secrets_marked
+from harness.mocked_stack import NEXT_RELEASE_TAG, RELEASE_TAG, Run, run_stack
+from harness.project_files import stack_names
 from infra.policy import RESOURCE_RULES, STACK_RULES, Resource, no_plain_secrets
-from tests.infra.conftest import NEXT_RELEASE_TAG, RELEASE_TAG, STACKS, Run, run_stack
-from tests.infra.crossguard import Violation, from_graph, run_pack, with_secrets_marked
 
 OPERATOR_SETTINGS = {
     "imageTag": RELEASE_TAG,
@@ -23,7 +24,7 @@ OPERATOR_SETTINGS = {
 
 # Each stack file as released, and prd in the middle of a canary release (a second Deployment, Service,
 # NetworkPolicy and Ingress).
-SHAPES = {stack: (stack, OPERATOR_SETTINGS) for stack in STACKS} | {
+SHAPES = {stack: (stack, OPERATOR_SETTINGS) for stack in stack_names()} | {
     "prd-canary": ("prd", {**OPERATOR_SETTINGS, "releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG})
 }
 
@@ -51,7 +52,7 @@ def test_stack_passes_policy(shape: str, policy: str, pack_violations: Violation
     assert not found, "\n".join(found)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_no_input_is_a_plain_text_credential(stack: str) -> None:
     # Checked here, not in the pack: only the mock harness sees which inputs are secrets.
     for r in from_graph(run_stack(stack, OPERATOR_SETTINGS, allow_placeholders=False)):

@@ -1,6 +1,6 @@
 """The program and every dynamic provider find the same Python environment under the real engine's rules.
 
-The rules come from the engine's source (tests/infra/pulumi_engine.py); the first tests check each rule
+The rules come from the engine's source (tests/harness/pulumi_engine.py); the first tests check each rule
 against the cases its source distinguishes, the last ones apply them to the real Pulumi.yaml and files.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.infra.pulumi_engine import (
+from harness.project_files import REPO_ROOT as ROOT
+from harness.pulumi_engine import (
     Launch,
     MainNotFoundError,
     ProgramLocation,
@@ -25,7 +26,6 @@ from tests.infra.pulumi_engine import (
     provider_environment,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = ("-u", "-m", "pulumi.dynamic")
 
 # A made-up tree: what is a folder (True) and what a file (False); anything else is missing.

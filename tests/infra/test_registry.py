@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from harness.mocked_components import FAKE_ACCOUNT_REGISTRY, run_mocked
 from infra.registry import (
     KEEP_RELEASES,
     UNTAGGED_DAYS,
@@ -15,7 +16,6 @@ from infra.registry import (
     is_managed_here,
     lifecycle_policy,
 )
-from tests.infra.test_workload import FAKE_ACCOUNT_REGISTRY, run_mocked
 
 
 def test_repository_is_immutable_scanned_encrypted_and_tagged() -> None:

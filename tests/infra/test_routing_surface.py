@@ -1,6 +1,6 @@
 """The default router renders exactly what the program rendered before routing became a seam, for every stack.
 
-tests/infra/routing/*.json were written by tests/infra/routing_surface.py from the program at commit 83192b7
+tests/infra/routing/*.json were written by tests/harness/routing_surface.py from the program at commit 83192b7
 (ingress-nginx built into the contract): the stable Ingress, the NetworkPolicies, the ClusterIssuers, the
 ingress-nginx chart's routing values, and for each stack a canary step at 50 % with its canary Ingress.
 """
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.infra.routing_surface import CASES, SURFACE_DIR, render_case, surface_text
+from harness.routing_surface import CASES, SURFACE_DIR, render_case, surface_text
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -8,21 +8,18 @@ from typing import Any
 import pytest
 
 from app.contract import SettingsError
+from harness.mocked_stack import RELEASE_TAG, Run
+from harness.project_files import REPO_ROOT as ROOT
+from harness.project_files import as_config_strings, stack_names
+from harness.stack_settings import program_config
 from stacks.settings import CONFIG_KEYS, CiJob, parse_settings, read_ci_job
-from tests.infra.conftest import RELEASE_TAG, ROOT, STACKS, Run, as_config_strings, stack_config
 
 RunProgram = Callable[..., Run]
 
 
-def _raw(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str | None], str | None]:
-    values = as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}))
-    raw: dict[str, str | None] = {key: values.get(f"example-app:{key}") for key in CONFIG_KEYS}
-    return raw, values.get("aws:region")
-
-
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_real_stack_file_loads(stack: str) -> None:
-    raw, region = _raw(stack)
+    raw, region = program_config(stack)
     settings = parse_settings(raw, stack=stack, region=region, allow_placeholders=True)
     assert settings.app.image_tag == RELEASE_TAG
     assert settings.cluster.name == f"example-app-{stack}"
@@ -31,17 +28,24 @@ def test_each_real_stack_file_loads(stack: str) -> None:
 
 
 def test_stacks_differ_only_where_the_environment_does() -> None:
-    loaded = {s: parse_settings(*_raw(s)[:1], stack=s, region=_raw(s)[1], allow_placeholders=True) for s in STACKS}
-    assert [loaded[s].network.zones for s in STACKS] == [2, 2, 3]
-    assert [loaded[s].network.nat_per_zone for s in STACKS] == [False, False, True]
-    assert [loaded[s].platform.acme_server for s in STACKS] == ["staging", "production", "production"]
-    assert [loaded[s].app.replicas for s in STACKS] == [2, 2, 3]
-    assert [loaded[s].dns.host for s in STACKS] == [
-        "example-app.int.example.com",
-        "example-app.stg.example.com",
-        "example-app.example.com",
-    ]
-    assert len({loaded[s].network.cidr for s in STACKS}) == 3  # peerable later without renumbering
+    loaded = {
+        s: parse_settings(*program_config(s)[:1], stack=s, region=program_config(s)[1], allow_placeholders=True)
+        for s in stack_names()
+    }
+    assert {s: loaded[s].network.zones for s in loaded} == {"int": 2, "stg": 2, "prd": 3}
+    assert {s: loaded[s].network.nat_per_zone for s in loaded} == {"int": False, "stg": False, "prd": True}
+    assert {s: loaded[s].platform.acme_server for s in loaded} == {
+        "int": "staging",
+        "stg": "production",
+        "prd": "production",
+    }
+    assert {s: loaded[s].app.replicas for s in loaded} == {"int": 2, "stg": 2, "prd": 3}
+    assert {s: loaded[s].dns.host for s in loaded} == {
+        "int": "example-app.int.example.com",
+        "stg": "example-app.stg.example.com",
+        "prd": "example-app.example.com",
+    }
+    assert len({loaded[s].network.cidr for s in loaded}) == len(loaded)  # peerable later without renumbering
 
 
 def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
@@ -52,7 +56,7 @@ def test_every_key_the_program_reads_is_documented_in_pulumi_yaml() -> None:
         declaration = declared[key]
         assert declaration["description"], key
         assert "type" in declaration, key
-    for stack in STACKS:
+    for stack in stack_names():
         stack_keys = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         unknown = {k.split(":", 1)[1] for k in stack_keys if k.startswith("example-app:")} - set(declared)
         assert not unknown, f"Pulumi.{stack}.yaml sets keys Pulumi.yaml does not declare: {unknown}"
@@ -86,7 +90,7 @@ def test_no_stack_name_decides_anything_in_the_program() -> None:
     sources = [*(ROOT / "stacks").glob("*.py"), *(ROOT / "infra").glob("*.py")]
     for source in sources:
         text = source.read_text()
-        for name in STACKS:
+        for name in stack_names():
             assert f'== "{name}"' not in text and f"== '{name}'" not in text, f"{source} branches on stack {name}"
 
 
@@ -167,7 +171,7 @@ def test_every_problem_is_reported_at_once(run_program: RunProgram) -> None:
 
 
 def test_a_bad_stack_name_is_a_bad_tag() -> None:
-    raw, region = _raw("int")
+    raw, region = program_config("int")
     with pytest.raises(SettingsError, match=r"stack name: tag 'stack' value 'int#2'"):
         parse_settings(raw, stack="int#2", region=region, allow_placeholders=True)
 
@@ -191,7 +195,7 @@ def test_runs_are_isolated_from_each_other(run_program: RunProgram) -> None:
 
 def test_the_program_imports_its_packages_when_started_from_stacks_like_pulumi_does() -> None:
     # Pulumi runs `main: stacks/` with stacks/ as the working directory and first path entry; an
-    # isolated interpreter (-I) there proves the program finds app/ and infra/ on its own.
+    # isolated interpreter (-I) there proves the program finds app/ and infra/ where they are installed.
     import json
     import subprocess
     import sys
@@ -234,7 +238,7 @@ def test_stack_files_hold_only_differences_from_pulumi_yaml() -> None:
     import yaml
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    for stack in STACKS:
+    for stack in stack_names():
         values = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         repeated = [
             key
@@ -359,7 +363,7 @@ def test_the_program_sees_every_key_of_its_namespace(how: str, monkeypatch: pyte
 # ---------------------------------------------------------------- placeholders: only code can allow them
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", stack_names())
 def test_the_committed_stack_files_with_pulumi_yamls_placeholders_are_refused_naming_each_key_and_command(
     stack: str, run_program: RunProgram
 ) -> None:
@@ -402,7 +406,7 @@ def test_real_values_pass_without_the_opt_in(run_program: RunProgram) -> None:
     ],
 )
 def test_reserved_domains_are_placeholders(domain: str, email: str, refused: list[str]) -> None:
-    raw, region = _raw("int", {"domain": domain, "acmeEmail": email})
+    raw, region = program_config("int", {"domain": domain, "acmeEmail": email})
     if not refused:
         parse_settings(raw, stack="int", region=region)
         return
@@ -471,7 +475,7 @@ def test_the_program_knows_it_runs_in_github_actions_only_from_githubs_own_varia
 def test_a_github_actions_run_never_plans_to_remove_the_roles_it_runs_as(
     configured: str, running: str | None, problem: str | None
 ) -> None:
-    raw, region = _raw("int", {"githubRepository": configured})
+    raw, region = program_config("int", {"githubRepository": configured})
     job = None if running is None else CiJob(repository=running)
     if problem is None:
         assert parse_settings(raw, stack="int", region=region, ci_job=job, allow_placeholders=True).ci.repository == (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import pickletools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +17,12 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from app.contract import AppSettings
 from app.timing import Timing
+from harness.appserver import REPO_ROOT, RunningApp, serve_app
+from harness.mocked_components import run_mocked
+from harness.pulumi_engine import load_project, provider_environment, start_dynamic_provider_host
 from infra.smoke_test import SmokeCheckError, SmokeTest, SmokeTestArgs, SmokeTestProvider, smoke_test_args
 from infra.workload import Workload, WorkloadArgs
 from localenv import LocalEnvironment
-from tests.infra.pulumi_engine import load_project, provider_environment, start_dynamic_provider_host
-from tests.infra.test_workload import run_mocked
-from tests.smoke.appserver import REPO_ROOT, RunningApp, serve_app
 
 pytestmark = pytest.mark.process
 
@@ -108,16 +110,22 @@ def test_the_engines_provider_host_runs_the_stored_provider_where_the_engine_sta
 ) -> None:
     """As preview, up and destroy drive it: the launcher's python, in the plugin directory, over gRPC.
 
-    The provider travels pickled inside the resource's properties (`__provider`), and the host
-    unpickles it where `infra` cannot be imported: the plugin directory is stacks/ (`main:`).
+    The provider travels pickled inside the resource's properties (`__provider`) as a reference to
+    infra.smoke_test.SmokeTestProvider, which the host imports from the installed work tree.
     """
     project = load_project(REPO_ROOT)
     launch = project.provider_launch()
     assert launch.starts, launch.refusal
-    cannot_import = subprocess.run(
-        [launch.command[0], "-c", "import infra"], cwd=project.location.pwd, capture_output=True, check=False
+    where = subprocess.run(
+        [launch.command[0], "-c", "import infra.smoke_test as m; print(m.__file__)"],
+        cwd=project.location.pwd,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert cannot_import.returncode != 0, "the host's directory must not see infra, or this test proves nothing"
+    assert where.returncode == 0, f"the provider's host cannot import infra: run `make setup`\n{where.stderr}"
+    assert Path(where.stdout.strip()) == REPO_ROOT / "infra" / "smoke_test.py", "the host must run this work tree"
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -141,6 +149,13 @@ def test_the_engines_provider_host_runs_the_stored_provider_where_the_engine_sta
         assert f"SmokeCheckError: Smoke test of {app_v1.url} for version v9.9.9: FAILED" in details, details
         assert "saw: v1.0.0 ×" in details, details
         host.delete(URN, id_, outs)  # `pulumi destroy`: the provider comes from the state
+
+
+def test_the_state_stores_the_provider_by_name_not_its_code() -> None:
+    stored = base64.b64decode(serialize_provider(SmokeTestProvider()))
+    strings = [arg for _, arg, _ in pickletools.genops(stored) if isinstance(arg, str)]
+    assert strings[:2] == ["infra.smoke_test", "SmokeTestProvider"], strings[:8]
+    assert "check_release" not in strings, "the provider's code travels by value again"
 
 
 @pytest.mark.parametrize(

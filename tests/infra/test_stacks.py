@@ -9,6 +9,8 @@ import pytest
 
 from app.contract.ingress import INGRESS_TUNING
 from app.contract.routers.ingress_nginx import controller_config
+from harness.mocked_stack import ACCOUNT_ID, RELEASE_TAG, Graph
+from harness.project_files import stack_names
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
@@ -16,7 +18,6 @@ from infra.helm_values import (
     METRICS_SERVER_CHART,
     METRICS_SERVER_LABELS,
 )
-from tests.infra.conftest import ACCOUNT_ID, RELEASE_TAG, STACKS, Graph
 
 GraphOf = Callable[[str], Graph]
 
@@ -26,7 +27,7 @@ ISSUER = {"int": "letsencrypt-staging", "stg": "letsencrypt-production", "prd": 
 HOST = {"int": "example-app.int.example.com", "stg": "example-app.stg.example.com", "prd": "example-app.example.com"}
 OUR_COMPONENTS = ("Network", "Cluster", "IngressController", "CertIssuers", "MetricsServer", "Dns")
 
-pytestmark = pytest.mark.parametrize("stack", STACKS)
+pytestmark = pytest.mark.parametrize("stack", stack_names())
 
 
 def _subnets(graph: Graph, kind: str) -> list[dict[str, object]]:

@@ -12,15 +12,15 @@ import kubernetes_validate
 import pytest
 
 from app.contract import AppSettings
+from harness.mocked_stack import ACCOUNT_ID, RELEASE_TAG, Graph, Registered, Run
+from harness.project_files import PROJECT, as_config_strings, stack_config, stack_names
 from infra.registry import is_managed_here
 from stacks.settings import parse_settings
-from tests.infra.conftest import ACCOUNT_ID, PROJECT, RELEASE_TAG, STACKS, Graph, Registered, Run, stack_config
-from tests.manifests.conftest import as_config_strings
 
 GraphOf = Callable[[str], Graph]
 ISSUER = {"int": "letsencrypt-staging", "stg": "letsencrypt-production", "prd": "letsencrypt-production"}
 
-per_stack = pytest.mark.parametrize("stack", STACKS)
+per_stack = pytest.mark.parametrize("stack", stack_names())
 
 
 def app_settings(stack: str) -> AppSettings:

@@ -16,13 +16,12 @@ import pytest
 
 from app.contract.analysis import Decision, Verdict
 from app.contract.canary import LOCAL_CANARY
+from harness.local_environment import assert_clear_error, plan, processes_under, run
 from localenv import LocalEnvironment
 from localenv.canary import LocalCanary, release_canary
 from localenv.environment import EnvironmentStatus
 from localenv.images import FAULTY_IMAGE
 from localenv.traffic import ResponseRecord, Traffic, TrafficReport
-from tests.localenv.conftest import plan, processes_under
-from tests.localenv.test_cli import assert_clear_error, run
 
 pytestmark = pytest.mark.process
 

@@ -11,36 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from harness.local_environment import (
+    COMMAND_TIMEOUT_S,
+    REPO_ROOT,
+    assert_clear_error,
+    processes_under,
+    run,
+    wait_all_gone,
+)
 from localenv.environment import EnvironmentStatus
 from localenv.events import ProbeEvent, parse_event
-from tests.localenv.conftest import REPO_ROOT, processes_under, wait_all_gone
 
 pytestmark = pytest.mark.process
-
-COMMAND_TIMEOUT_S = 120
-
-
-def run(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """One CLI invocation against `state_dir`."""
-    env = {**os.environ, "LOCALENV_STATE_DIR": str(state_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "localenv", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
-
-
-def assert_clear_error(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for phrase in phrases:
-        assert phrase in lines[0]
 
 
 def test_user_errors_are_one_sentence(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.local_environment import start_traffic
 from localenv import LocalEnvironment
 from localenv.environment import EnvironmentStatus
-from tests.localenv.conftest import start_traffic
 
 pytestmark = pytest.mark.process
 

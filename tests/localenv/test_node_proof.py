@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import pytest
 
+from harness.local_environment import start_traffic
 from localenv import LocalEnvError, LocalEnvironment
 from localenv.control.disruption import BUDGET_REFUSAL
 from localenv.control.events import NodeEvent, NodeStep, PodChange, PodEvent
 from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, INGRESS_DEPLOYMENT, ingress_budget
 from localenv.profile import local_manifests
-from tests.localenv.conftest import start_traffic
 
 pytestmark = pytest.mark.process
 

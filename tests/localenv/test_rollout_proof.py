@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from harness.local_environment import all_new_endpoints_at, naive_deployment, start_traffic
 from localenv import LocalEnvironment
-from tests.localenv.conftest import all_new_endpoints_at, naive_deployment, start_traffic
 
 pytestmark = pytest.mark.process
 

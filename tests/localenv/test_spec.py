@@ -8,10 +8,10 @@ import pytest
 
 from app.contract.rollout import resolve_fenceposts
 from app.timing import LOCAL_TIMING
+from harness.local_environment import naive_deployment
 from localenv import LocalEnvError, local_deployment, local_settings
 from localenv.images import APP_IMAGE, CRASH_IMAGE, NEVER_READY_IMAGE, command_for
 from localenv.spec import DeploymentSpec
-from tests.localenv.conftest import naive_deployment
 
 
 def _with_strategy(replicas: int, surge: object, unavailable: object) -> DeploymentSpec:

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from app.contract.ingress import INGRESS_TUNING
+from harness.project_files import REPO_ROOT as REPO
 from localenv.ingress import UPSTREAM_STATUS_HEADER
 from localenv.traffic import Traffic, TrafficError, TrafficPlan, loopback_problem, percentile
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -1,47 +1,15 @@
-"""Each real stack's settings, loaded as `pulumi up` would: Pulumi.yaml defaults, then Pulumi.<stack>.yaml.
-
-Config is assembled by the Pulumi mock harness's `stack_config` (tests/infra/conftest.py): one reader
-of the stack files for every test area.
-
-The values a deploy supplies (the release tag and its digest, set by the pipeline with `-c`) are
-given here as the pipeline gives them, so the rendered objects are the ones a cluster receives.
-"""
+"""Fixtures for the rendered manifests' tests: each real stack's settings (harness.stack_settings)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from stacks.settings import PROJECT, StackSettings, parse_settings
-from tests.infra.conftest import _as_config_strings as as_config_strings
-from tests.infra.conftest import stack_config
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("int", "stg", "prd")
-RELEASE = {
-    "imageTag": "v1.2.3",
-    "imageDigest": "sha256:" + "ab" * 32,
-    "imageRepository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/example-app",
-}
-"""What the deploy pipeline sets on every `pulumi up` (tag, digest) and the shared ECR repository's URL."""
+from harness.project_files import stack_names
+from harness.stack_settings import stack_settings
+from stacks.settings import StackSettings
 
 
-def raw_config(stack: str) -> tuple[dict[str, str | None], str | None]:
-    """The `example-app:` config strings and the AWS region of one stack, as the CLI assembles them."""
-    values = as_config_strings(stack_config(stack, RELEASE))
-    prefix = f"{PROJECT}:"
-    raw: dict[str, str | None] = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
-    return raw, values.get("aws:region")
-
-
-def stack_settings(stack: str) -> StackSettings:
-    """One stack's validated settings, exactly as the program loads them."""
-    raw, region = raw_config(stack)
-    return parse_settings(raw, stack=stack, region=region, allow_placeholders=True)  # Pulumi.yaml's example.com
-
-
-@pytest.fixture(scope="session", params=STACKS)
+@pytest.fixture(scope="session", params=stack_names())
 def stack(request: pytest.FixtureRequest) -> StackSettings:
     """Each real stack in turn."""
     return stack_settings(request.param)

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from app.contract import render
-from tests.manifests import checkov_scan
-from tests.manifests.checkov_scan import (
+from harness import checkov_scan
+from harness.checkov_scan import (
     SKIPS_FILE,
     CheckovMissingError,
     Finding,
@@ -25,7 +25,7 @@ from tests.manifests.checkov_scan import (
     load_skips,
     write_inputs,
 )
-from tests.manifests.conftest import stack_settings
+from harness.stack_settings import stack_settings
 
 NEGATIVE_CONTROL = "negative-control.yaml"
 

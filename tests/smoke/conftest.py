@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from app.smoke import RELEASE_PATIENCE, CheckResult, Patience, validate_base_url, wait_for_version
 from app.version import is_valid_tag
-from localenv import LocalEnvironment, RolloutResult
-
-LOCAL_FIRST_VERSION = "v0.0.1-smoke"
-LOCAL_RELEASED_VERSION = "v0.0.2-smoke"
-LOCAL_REPLICAS = 2
+from harness.smoke_release import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LOCAL_REPLICAS, LocalRollout, Release
+from localenv import LocalEnvironment
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,26 +75,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Release:
-    """What the smoke tests check: where the release answers, which version it must report, and how hard to look."""
-
-    base_url: str
-    expected_version: str
-    verify: bool | str = True
-    patience: Patience = RELEASE_PATIENCE
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocalRollout:
-    """A release made here: the local environment moved from one version to the next, polled throughout."""
-
-    release: Release
-    rollout: RolloutResult
-    polled_during_rollout: CheckResult
-    """`wait_for_version` started before the deploy began: it saw the old version, then the new one."""
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import pytest
 
 from app import smoke
 from app.contract.canary import canary_replicas
+from harness.appserver import RunningApp, make_certificate, serve_app
+from harness.smoke_release import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 from localenv.profile import DEFAULT_REPLICAS
-from tests.smoke.appserver import RunningApp, make_certificate, serve_app
-from tests.smoke.conftest import LOCAL_FIRST_VERSION, LOCAL_RELEASED_VERSION, LocalRollout
 
 Answer = tuple[int, str, str]  # status, content type, body
 Route = Callable[[str, int], Answer]  # (path, request number) -> answer

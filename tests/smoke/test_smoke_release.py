@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import smoke
-from tests.smoke.conftest import Release
+from harness.smoke_release import Release
 
 
 def _require(result: smoke.CheckResult) -> None:

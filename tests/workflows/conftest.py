@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.workflows.workflow_files import WORKFLOW_FILES, WORKFLOWS_DIR, Workflow, load_workflow
+from harness.workflow_files import WORKFLOW_FILES, WORKFLOWS_DIR, Workflow, load_workflow
 
 
 @pytest.fixture(scope="session")

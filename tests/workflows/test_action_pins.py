@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.workflows.action_releases import RELEASES, SUPPORTED_RUNTIMES
-from tests.workflows.workflow_files import REPO_ROOT, ActionUse, Workflow, action_uses
+from harness.action_releases import RELEASES, SUPPORTED_RUNTIMES
+from harness.workflow_files import REPO_ROOT, ActionUse, Workflow, action_uses
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workflows.actions_model import ExpressionError, condition_holds, evaluate, run_job
+from harness.actions_model import ExpressionError, condition_holds, evaluate, run_job
 
 OK = {"success": True, "failure": False, "always": True, "cancelled": False}
 FAILED = {"success": False, "failure": True, "always": True, "cancelled": False}

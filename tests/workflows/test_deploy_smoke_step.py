@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.smoke.appserver import RunningApp, make_certificate, serve_app
-from tests.workflows.workflow_files import REPO_ROOT, load_workflow
+from harness.appserver import RunningApp, make_certificate, serve_app
+from harness.workflow_files import REPO_ROOT, load_workflow
 
 pytestmark = pytest.mark.process
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.workflows.workflow_files import REPO_ROOT, Workflow
+from harness.workflow_files import REPO_ROOT, Workflow
 
 SCRIPT = REPO_ROOT / ".ci" / "engine-check.sh"
 

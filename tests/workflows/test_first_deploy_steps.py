@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workflows.actions_model import step_key
-from tests.workflows.workflow_files import REPO_ROOT, Workflow
+from harness.actions_model import step_key
+from harness.workflow_files import REPO_ROOT, Workflow
 
 FAKE_PULUMI = """#!/bin/sh
 # `pulumi login …` succeeds; `pulumi stack output --json --stack S` prints $FAKE_OUTPUTS, or fails like a missing stack.

@@ -12,10 +12,13 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.workflows.actions_model import JobRun, run_job, step_key
-from tests.workflows.workflow_files import REPO_ROOT, Workflow
+from harness.actions_model import JobRun, run_job, step_key
+from harness.project_files import stack_names
+from harness.workflow_files import REPO_ROOT, Workflow
 
-STACKS = ("int", "stg", "prd")
+# The promotion order is the pipeline's decision, written here and in deploy.yml; which stacks exist is the
+# stack files' (test_the_workflows_name_exactly_the_stacks_the_files_define).
+CHAIN = ("int", "stg", "prd")
 GATED = ("stg", "prd")
 REUSABLE = "$/.github/workflows/deploy-stack.yml"
 RELEASE = "v1.2.3"
@@ -53,17 +56,39 @@ def test_a_tag_builds_once_then_deploys_int_then_stg_then_prd(workflows: dict[st
     deploy = workflows["deploy.yml"]
     assert deploy.triggers == {"push": {"tags": ["v*"]}}
     jobs = deploy.jobs
-    assert set(STACKS) <= set(jobs)
+    assert set(CHAIN) <= set(jobs)
     assert _ancestors(jobs, "int") == {"build"}
     assert _ancestors(jobs, "stg") == {"build", "int"}
     assert _ancestors(jobs, "prd") == {"build", "int", "stg"}
-    for stack in STACKS:
+    for stack in CHAIN:
         job = jobs[stack]
         assert job["uses"] == REUSABLE, f"{stack} must deploy through the shared workflow"
         assert job["with"]["environment"] == stack
         assert job["with"]["tag"] == "${{ github.ref_name }}"
         assert job["with"]["digest"] == "${{ needs.build.outputs.digest }}", "deploy the digest that was built"
         assert "if" not in job, f"{stack} must run only when every earlier stage succeeded"
+
+
+def _deployed_stacks(workflows: dict[str, Workflow]) -> dict[str, list[str]]:
+    """Where each workflow names stacks: the release chain's jobs, the manual choice, CI's preview matrix."""
+    chain = [job["with"]["environment"] for job in workflows["deploy.yml"].jobs.values() if job.get("uses") == REUSABLE]
+    manual = workflows["deploy-manual.yml"].triggers["workflow_dispatch"]["inputs"]["environment"]["options"]
+    preview = [entry["stack"] for entry in workflows["ci.yml"].jobs["preview"]["strategy"]["matrix"]["include"]]
+    return {"deploy.yml jobs": chain, "deploy-manual.yml options": manual, "ci.yml preview matrix": preview}
+
+
+def test_the_workflows_name_exactly_the_stacks_the_files_define(workflows: dict[str, Workflow]) -> None:
+    stacks = sorted(stack_names())
+    assert stacks, "no Pulumi.<stack>.yaml found"
+    for where, named in _deployed_stacks(workflows).items():
+        assert sorted(named) == stacks, f"{where} names {named}; the stack files define {stacks}"
+    assert sorted(CHAIN) == stacks, "the release chain must promote through every stack"
+
+
+def test_the_stacks_are_the_stack_files_beside_the_project_file(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.prd.yaml", "Pulumi.dev.yaml", "Pulumi.int.yaml.orig", "README.md"):
+        (tmp_path / name).touch()
+    assert stack_names(tmp_path) == ("dev", "prd")
 
 
 def test_the_build_pushes_app_dockerfile_with_buildx_tagged_with_the_git_tag(workflows: dict[str, Workflow]) -> None:
@@ -93,7 +118,7 @@ def test_stg_and_prd_run_in_their_gated_environment_and_int_in_its_own(
         assert workflows["deploy.yml"].jobs[stack]["with"]["environment"] == stack
     manual = workflows["deploy-manual.yml"].triggers["workflow_dispatch"]["inputs"]
     assert manual["environment"]["type"] == "choice"
-    assert manual["environment"]["options"] == list(STACKS)
+    assert manual["environment"]["options"] == list(CHAIN)
     assert manual["tag"]["required"] is True
 
 

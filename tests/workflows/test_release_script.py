@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflows.workflow_files import REPO_ROOT
+from harness.workflow_files import REPO_ROOT
 
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "release.py"
 DIGEST = "sha256:" + "a" * 64

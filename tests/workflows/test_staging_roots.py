@@ -26,11 +26,12 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.actions_model import run_job, step_key
+from harness.appserver import make_certificate, serve_app
+from harness.project_files import stack_names
+from harness.workflow_files import REPO_ROOT
 from infra.helm_values import LETS_ENCRYPT_SERVERS
 from stacks import settings
-from tests.smoke.appserver import make_certificate, serve_app
-from tests.workflows.actions_model import run_job, step_key
-from tests.workflows.workflow_files import REPO_ROOT
 
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "staging_roots.py"
 BUNDLE_OUTPUT = "${{ steps.staging-roots.outputs.bundle }}"
@@ -250,7 +251,7 @@ def test_the_script_reads_the_settings_key_the_program_reads() -> None:
     assert project["name"] == settings.PROJECT
 
 
-@pytest.mark.parametrize("stack", ["int", "stg", "prd"])
+@pytest.mark.parametrize("stack", stack_names())
 def test_each_stack_reports_the_server_its_config_names(stack: str, tmp_path: Path) -> None:
     config = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))["config"]
     expected = config.get(f"{settings.PROJECT}:acmeServer", "production")

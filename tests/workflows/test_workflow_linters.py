@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflows.workflow_files import REPO_ROOT, WORKFLOW_FILES, WORKFLOWS_DIR
+from harness.workflow_files import REPO_ROOT, WORKFLOW_FILES, WORKFLOWS_DIR
 
 BIN = Path(sys.executable).parent
 LINTERS = {

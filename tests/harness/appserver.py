@@ -17,7 +17,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.project_files import REPO_ROOT
+
 GUNICORN_CONF = REPO_ROOT / "app" / "gunicorn.conf.py"
 START_TIMEOUT = 20.0
 _LISTENING = re.compile(r"Listening at: (https?://127\.0\.0\.1:\d+)")

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.infra.conftest import NEXT_RELEASE_TAG, RELEASE_TAG, Graph, run_stack
+from harness.mocked_stack import NEXT_RELEASE_TAG, RELEASE_TAG, Graph, run_stack
 
-SURFACE_DIR = Path(__file__).resolve().parent / "routing"
+SURFACE_DIR = Path(__file__).resolve().parents[1] / "infra" / "routing"
 ROUTE_TYPES = (
     "kubernetes:networking.k8s.io/v1:Ingress",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy",

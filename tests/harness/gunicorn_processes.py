@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.project_files import REPO_ROOT
+
 GUNICORN_CONF = REPO_ROOT / "app" / "gunicorn.conf.py"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-# The test entry point wraps the real app and adds /slow and /worker (tests/app/wsgi_with_slow_route.py).
-TEST_WSGI_APP = "wsgi_with_slow_route:application"
+# The test entry point wraps the real app and adds /slow and /worker (tests/harness/wsgi_with_slow_route.py).
+TEST_WSGI_APP = "harness.wsgi_with_slow_route:application"
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
@@ -71,7 +72,6 @@ def gunicorn_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PROMETHEUS_", "GUNICORN_"))}
     for name in ("BIND", "PORT", "WEB_WORKERS", "WEB_THREADS", "GRACEFUL_TIMEOUT", "KEEPALIVE", "WORKER_TIMEOUT"):
         env.pop(name, None)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])
     env["BIND"] = "127.0.0.1:0"  # port 0: the kernel picks a free port, gunicorn logs which
     env.update(overrides)
     return env

@@ -1,12 +1,12 @@
 """The pinned platform charts, rendered with the values the program really passes, for every stack.
 
 The releases come from running the real program (stacks/__main__.py) for each real stack file under
-Pulumi's mocks (tests/infra/conftest.py): chart, version, repository, release name, namespace and values
+Pulumi's mocks (harness.mocked_stack): chart, version, repository, release name, namespace and values
 exactly as `helm.v3.Release` receives them, and the cluster's Kubernetes version from the EKS cluster the
 same run creates. Nothing here repeats a chart version or a value.
 
-    python -m tests.charts.pinned pull DIR    # download every chart the program installs into DIR/<chart>/ (network)
-    python -m tests.charts.pinned check DIR   # render and check each stack's releases against DIR (offline)
+    python -m harness.pinned_charts pull DIR    # download every chart the program installs into DIR/<chart>/ (network)
+    python -m harness.pinned_charts check DIR   # render and check each stack's releases against DIR (offline)
 
 CI runs both (`.ci/charts`, job "charts" in .github/workflows/ci.yml). Without the network, `check` takes the
 charts' sources from their repositories at the pinned tags, laid out as `pull` leaves them, e.g.
@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.charts.check import Finding, Release, check_release
-from tests.charts.relied_on import EXPECTED
+from harness.chart_check import Finding, Release, check_release
+from harness.chart_expectations import EXPECTED
+from harness.mocked_stack import run_stack
+from harness.project_files import stack_names
 
-STACKS = ("int", "stg", "prd")
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"
 IMAGE_TAG = "v1.2.3"
@@ -56,8 +57,6 @@ def as_helm_number(value: Any) -> Any:
 
 def stack_releases(stack: str) -> StackReleases:
     """The releases `pulumi up -s <stack>` would install, read from the program's own run under mocks."""
-    from tests.infra.conftest import run_stack
-
     # The committed stack files still hold Pulumi.yaml's placeholder domain; the charts don't depend on it.
     graph = run_stack(stack, {"imageTag": IMAGE_TAG}, allow_placeholders=True)
     releases = tuple(
@@ -122,7 +121,12 @@ def check_stack(root: Path, stack: StackReleases) -> list[str]:
             continue
         expected = EXPECTED.get(release.chart_name)
         findings: list[Finding] = (
-            [Finding("unchecked", f"no expectations for chart {release.chart_name} in tests/charts/relied_on.py")]
+            [
+                Finding(
+                    "unchecked",
+                    f"no expectations for chart {release.chart_name} in tests/harness/chart_expectations.py",
+                )
+            ]
             if expected is None
             else check_release(directory, release, kube_version=stack.kube_version, expected=expected(release))
         )
@@ -131,12 +135,12 @@ def check_stack(root: Path, stack: StackReleases) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.charts.pinned", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.pinned_charts", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("pull", "check"))
     parser.add_argument("directory", type=Path, help="where the charts are unpacked, DIR/<chart>-<version>/<chart>")
-    parser.add_argument("--stack", action="append", choices=STACKS, help="only these stacks (default: all)")
+    parser.add_argument("--stack", action="append", choices=stack_names(), help="only these stacks (default: all)")
     args = parser.parse_args(argv)
-    stacks = [stack_releases(stack) for stack in args.stack or STACKS]
+    stacks = [stack_releases(stack) for stack in args.stack or stack_names()]
     if args.action == "pull":
         for directory in pull(args.directory, charts_to_pull(stacks)):
             print(f"pulled {directory}")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.chart_check import DrainSafe, Expected, Named, Release, present
 from infra.helm_values import LOAD_BALANCER_CONTROLLER_LABELS
-from tests.charts.check import DrainSafe, Expected, Named, Release, present
 
 POD = ("spec", "template", "spec")
 POD_LABELS = ("spec", "template", "metadata", "labels")

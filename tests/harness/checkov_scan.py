@@ -5,7 +5,7 @@ packages this project uses. It runs offline: BC_SKIP_MAPPING and CKV_SKIP_PACKAG
 calls home, --skip-download stops it fetching policies. Accepted findings are listed, with reasons, in
 .ci/checkov-skips.yaml.
 
-`python -m tests.manifests.checkov_scan [DIR]` (what `make checkov` runs) renders into DIR (default
+`python -m harness.checkov_scan [DIR]` (what `make checkov` runs) renders into DIR (default
 build/checkov) and prints checkov's own report, skips applied; exit status non-zero on any finding.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from app.contract import render
-from tests.manifests.conftest import REPO_ROOT, STACKS, stack_settings
+from harness.project_files import REPO_ROOT, stack_names
+from harness.stack_settings import stack_settings
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 SKIPS_FILE = REPO_ROOT / ".ci" / "checkov-skips.yaml"
@@ -83,7 +84,7 @@ def write_inputs(directory: Path) -> dict[str, str]:
     """Each stack's objects as `<stack>.yaml` and a copy of app/Dockerfile; returns scanned name → repository path."""
     directory.mkdir(parents=True, exist_ok=True)
     origins = {}
-    for stack in STACKS:
+    for stack in stack_names():
         path = directory / f"{stack}.yaml"
         path.write_text(yaml.safe_dump_all(render(stack_settings(stack).app).all(), sort_keys=False))
         origins[f"/{path.name}"] = f"Pulumi.{stack}.yaml (rendered)"
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_inputs(directory)
     skipped = ",".join(sorted({skip.check for skip in load_skips()}))
-    print(f"checkov over {directory} (stacks {', '.join(STACKS)} and app/Dockerfile); skipped: {skipped}")
+    print(f"checkov over {directory} (stacks {', '.join(stack_names())} and app/Dockerfile); skipped: {skipped}")
     print(f"reasons: {SKIPS_FILE.relative_to(REPO_ROOT)}", flush=True)
     return run_checkov(directory, "--compact", "--quiet", "--skip-check", skipped, json_output=False).returncode
 
