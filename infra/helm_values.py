@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.contract.disruption import drain_budget, spread_constraints
+from app.contract.disruption import drain_budget, node_anti_affinity, spread_constraints
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from app.contract.routers.ingress_nginx import controller_config
 from infra.ingress_timing import INGRESS_TIMING, IngressTiming, whole_seconds
@@ -200,19 +200,7 @@ def ingress_nginx_values(
             "terminationGracePeriodSeconds": whole_seconds(timing.termination_grace, "termination_grace"),
             # Never two on one node while another node is free, and spread over zones and nodes. Preferred,
             # not required: a required rule blocks the controller's own surge when replicas == nodes.
-            "affinity": {
-                "podAntiAffinity": {
-                    "preferredDuringSchedulingIgnoredDuringExecution": [
-                        {
-                            "weight": 100,
-                            "podAffinityTerm": {
-                                "labelSelector": {"matchLabels": CONTROLLER_LABELS},
-                                "topologyKey": "kubernetes.io/hostname",
-                            },
-                        }
-                    ]
-                }
-            },
+            "affinity": node_anti_affinity(CONTROLLER_LABELS),
             "topologySpreadConstraints": spread_constraints(CONTROLLER_LABELS),
             # Surge one: with the namespace's readiness gate the new pod is Ready only once its NLB target is
             # healthy, so an old pod is taken away only after its successor takes traffic.
@@ -316,19 +304,7 @@ def metrics_server_values(*, replicas: int) -> dict[str, Any]:
         "podDisruptionBudget": {"enabled": True, **drain_budget()},
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         # Preferred, not required: a required rule would block the rollout's surge pod when replicas == nodes.
-        "affinity": {
-            "podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 100,
-                        "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": METRICS_SERVER_LABELS},
-                            "topologyKey": "kubernetes.io/hostname",
-                        },
-                    }
-                ]
-            }
-        },
+        "affinity": node_anti_affinity(METRICS_SERVER_LABELS),
         "topologySpreadConstraints": spread_constraints(METRICS_SERVER_LABELS),
         # The chart's defaults (upstream's sizing for up to ~100 nodes), written out so a preview shows a change,
         # plus a memory limit: metrics-server's memory grows with pods and nodes, never with traffic.

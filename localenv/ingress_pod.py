@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.contract.disruption import drain_budget
+from app.contract.disruption import drain_budget, node_anti_affinity, spread_constraints
 from infra.helm_values import CONTROLLER_LABELS
 from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.images import INGRESS_IMAGE
@@ -66,27 +66,8 @@ def ingress_deployment(
     """
     pod: dict[str, Any] = {
         "terminationGracePeriodSeconds": timing.termination_grace,
-        "affinity": {
-            "podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 100,
-                        "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": CONTROLLER_LABELS},
-                            "topologyKey": "kubernetes.io/hostname",
-                        },
-                    }
-                ]
-            }
-        },
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": CONTROLLER_LABELS},
-            }
-        ],
+        "affinity": node_anti_affinity(CONTROLLER_LABELS),
+        "topologySpreadConstraints": spread_constraints(CONTROLLER_LABELS),
         "containers": [
             {
                 "name": "controller",

@@ -47,6 +47,24 @@ def drain_budget() -> dict[str, Any]:
     return {"maxUnavailable": DRAIN_MAX_UNAVAILABLE, "unhealthyPodEvictionPolicy": ALWAYS_ALLOW}
 
 
+def node_anti_affinity(labels: Mapping[str, str]) -> dict[str, Any]:
+    """affinity for pods with `labels`: never two on one node while another node is free.
+
+    Preferred, not required: a required rule blocks a rollout's surge pod (or a drain's replacement) when
+    replicas equal nodes.
+    """
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {"labelSelector": {"matchLabels": dict(labels)}, "topologyKey": HOSTNAME},
+                }
+            ]
+        }
+    }
+
+
 def spread_constraints(labels: Mapping[str, str], *, match_label_keys: Sequence[str] = ()) -> list[dict[str, Any]]:
     """topologySpreadConstraints for pods with `labels`: at most one more per zone, then per node, than elsewhere.
 
