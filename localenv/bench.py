@@ -75,6 +75,9 @@ INGRESS_RELEASE = "ingress-release"
 NODE_GROUP_UPDATE = "node-group-update"
 DISRUPTIONS = (INGRESS_RELEASE, NODE_GROUP_UPDATE)
 DISRUPTION_APP_REPLICAS = 3
+DISRUPTION_APP_VERSION = "v1"
+NEXT_INGRESS_VERSION = "c2"
+"""The controller version the ingress-tier release rolls to (the tier starts at the environment's first)."""
 INGRESS_REPLICA_RANGE = (2, 3)
 DISRUPTION_TIMEOUT_S = 120.0
 """A node's drain (and so a node-group update's step) gives up after this; a stuck machine, not a design limit."""
@@ -854,7 +857,7 @@ def _run_disruption(state_dir: Path, kind: str, ingress_replicas: int) -> Disrup
     replicas = DISRUPTION_APP_REPLICAS
     with LocalEnvironment(state_dir, port=0, ingress_replicas=ingress_replicas) as env:
         _say(f"{kind}: bringing the local environment up ({replicas} app, {ingress_replicas} ingress replicas) …")
-        first = env.up(version="v1", replicas=replicas)
+        first = env.up(version=DISRUPTION_APP_VERSION, replicas=replicas)
         if not first.ok:
             raise LocalEnvError(f"the local environment did not come up: {first.message}")
         url = env.url + VERSION_PATH
@@ -872,9 +875,11 @@ def _run_disruption(state_dir: Path, kind: str, ingress_replicas: int) -> Disrup
             wrk = Wrk(url, budget).start()
             try:
                 if kind == INGRESS_RELEASE:
-                    spec = DeploymentSpec.from_manifest(ingress_deployment("c2", ingress_replicas, state_dir))
+                    spec = DeploymentSpec.from_manifest(
+                        ingress_deployment(NEXT_INGRESS_VERSION, ingress_replicas, state_dir)
+                    )
                     surge, _ = spec.fenceposts()
-                    result = env.release_ingress("c2")
+                    result = env.release_ingress(NEXT_INGRESS_VERSION)
                     if not result.ok or result.drained_seconds is None:
                         raise LocalEnvError(f"the ingress-tier release did not finish: {result.message}")
                     started = result.started_monotonic
