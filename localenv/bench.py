@@ -835,8 +835,8 @@ def disruption_table(samples: Sequence[DisruptionSample]) -> str:
     return "\n".join(lines)
 
 
-def _deployment_of(pod: str) -> str:
-    # A pod is named <deployment>-<template hash>-<suffix>, as the ReplicaSet controller names it.
+def deployment_of(pod: str) -> str:
+    """The Deployment a pod belongs to: pods are named <deployment>-<template hash>-<suffix>, as ReplicaSets do."""
     return pod.rsplit("-", 2)[0]
 
 
@@ -888,8 +888,8 @@ def _run_disruption(state_dir: Path, kind: str, ingress_replicas: int) -> Disrup
                 else:
                     before = [
                         (
-                            any(_deployment_of(p) != INGRESS_DEPLOYMENT for p in n.pods),
-                            any(_deployment_of(p) == INGRESS_DEPLOYMENT for p in n.pods),
+                            any(deployment_of(p) != INGRESS_DEPLOYMENT for p in n.pods),
+                            any(deployment_of(p) == INGRESS_DEPLOYMENT for p in n.pods),
                         )
                         for n in env.node_status()
                     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.serving import VERSION_PATH
+from localenv.bench import deployment_of
 from localenv.errors import LocalEnvError
 from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, INGRESS_DEPLOYMENT
 from localenv.traffic import Traffic, TrafficPlan, TrafficReport
@@ -73,7 +74,7 @@ def to_json(steps: Sequence[TourStep]) -> dict[str, Any]:
 
 
 def _both_tiers(pods: Sequence[str]) -> bool:
-    deployments = {pod.rsplit("-", 2)[0] for pod in pods}
+    deployments = {deployment_of(pod) for pod in pods}
     return INGRESS_DEPLOYMENT in deployments and len(deployments) > 1
 
 
