@@ -10,6 +10,13 @@ theoretical minimum `Timing.rollout_floor` (⌈replicas / surge⌉ × (time to r
 - p99 during a rollout ≤ 2 × steady p99;
 - rollout time ≤ 1.5 × the theoretical minimum.
 
+Then the tiers around the app (issue 12), each at 3 app replicas and 2–3 ingress replicas, in a fresh
+environment: an ingress-tier release (a new controller version, surge one, gated on its load-balancer
+target) and a node-group update (every node replaced, old ones drained one at a time). Each runs under the
+project's generator and, in the same run, wrk (Debian's /usr/bin/wrk) at the machine's saturation load on
+loopback: requests, failed, retried, p50/p99 steady vs during, duration vs the minimum the timings allow
+(`ingress_release_floor`, `node_group_update_floor`), each target printed as PASS or MISS.
+
 It also writes a timeline chart per replica count and `bench.json` into `--out` (default
 build/bench). It is a benchmark, not a test: it prints numbers and exits 0 even on a MISS, unless
 `--strict` is given. Bounded in time: every rollout waits at most its progress deadline.
@@ -20,7 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,11 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from app.serving import VERSION_PATH
-from app.timing import LOCAL_TIMING
+from app.timing import LOCAL_TIMING, Timing
+from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.chart import write_timeline
 from localenv.errors import LocalEnvError
 from localenv.events import EndpointsEvent, EndpointsStage, Event, PodChange, PodEvent
-from localenv.traffic import Traffic, TrafficPlan, TrafficReport, percentile
+from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, INGRESS_DEPLOYMENT
+from localenv.traffic import Traffic, TrafficPlan, TrafficReport, loopback_problem, percentile
 
 DEFAULT_OUT = Path("build/bench")
 CHART_NAME = "rollout-timeline.png"
@@ -55,6 +68,24 @@ TAIL_SECONDS = 1.0
 """Traffic after the rollout finished, so the chart shows the new version settled."""
 MAX_REPLICAS = 20
 MAX_ROLLOUTS = 20
+
+
+# Disruptions of the tiers around the app (issue 12), by their command-line names.
+INGRESS_RELEASE = "ingress-release"
+NODE_GROUP_UPDATE = "node-group-update"
+DISRUPTIONS = (INGRESS_RELEASE, NODE_GROUP_UPDATE)
+DISRUPTION_APP_REPLICAS = 3
+DISRUPTION_APP_VERSION = "v1"
+NEXT_INGRESS_VERSION = "c2"
+"""The controller version the ingress-tier release rolls to (the tier starts at the environment's first)."""
+INGRESS_REPLICA_RANGE = (2, 3)
+DISRUPTION_TIMEOUT_S = 120.0
+"""A node's drain (and so a node-group update's step) gives up after this; a stuck machine, not a design limit."""
+# wrk beside the generator: one thread per core and enough connections to keep both cores busy (saturation).
+WRK_THREADS = 2
+WRK_CONNECTIONS = 32
+WRK_STOP_TIMEOUT_S = 10.0
+"""wrk prints its statistics at once on SIGINT (wrk 4.1.0 src/wrk.c: the SIGINT handler sets `stop`)."""
 
 
 class BenchUsageError(ValueError):
@@ -253,7 +284,10 @@ class BenchOptions:
     """What to run: replica counts with their rollout counts, and where results go."""
 
     plan: tuple[tuple[int, int], ...]
-    """(replicas, rollouts) pairs, run in order."""
+    """(replicas, rollouts) pairs, run in order; empty with --disruptions-only."""
+    disruptions: tuple[str, ...] = DISRUPTIONS
+    """Tier disruptions to run after the rollouts, in order."""
+    ingress_replicas: int = DEFAULT_INGRESS_REPLICAS
     out: Path
     json: bool
     strict: bool
@@ -281,6 +315,18 @@ def parse_options(argv: Sequence[str]) -> BenchOptions:
         default="5,2",
         help="rollouts per replica count, comma-separated, or one number for all (default 5,2)",
     )
+    parser.add_argument(
+        "--disruptions",
+        default=",".join(DISRUPTIONS),
+        help=f"tier disruptions after the rollouts, comma-separated from {', '.join(DISRUPTIONS)}, or none",
+    )
+    parser.add_argument(
+        "--ingress-replicas",
+        default=str(DEFAULT_INGRESS_REPLICAS),
+        help=f"ingress replicas for the disruptions, {INGRESS_REPLICA_RANGE[0]}–{INGRESS_REPLICA_RANGE[1]} "
+        f"(default {DEFAULT_INGRESS_REPLICAS})",
+    )
+    parser.add_argument("--disruptions-only", action="store_true", help="skip the app rollouts")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"directory for the charts and {RESULT_NAME}")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -296,8 +342,26 @@ def parse_options(argv: Sequence[str]) -> BenchOptions:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BenchUsageError(f"--out {out} is a file; give a directory (it is created if missing)")
+    names = [part.strip() for part in args.disruptions.split(",")]
+    disruptions = () if names == ["none"] else tuple(names)
+    unknown = [name for name in disruptions if name not in DISRUPTIONS]
+    if unknown:
+        raise BenchUsageError(f"--disruptions {unknown[0]!r} is not one of {', '.join(DISRUPTIONS)} or none")
+    low, high = INGRESS_REPLICA_RANGE
+    if not args.ingress_replicas.isdigit() or not low <= int(args.ingress_replicas) <= high:
+        raise BenchUsageError(
+            f"--ingress-replicas {args.ingress_replicas!r} must be a whole number from {low} to {high}"
+        )
+    plan = () if args.disruptions_only else tuple(zip(replicas, rollouts, strict=True))
+    if not plan and not disruptions:
+        raise BenchUsageError("--disruptions-only with --disruptions none leaves nothing to run; drop one of them")
     return BenchOptions(
-        plan=tuple(zip(replicas, rollouts, strict=True)), out=out, json=bool(args.json), strict=bool(args.strict)
+        plan=plan,
+        disruptions=disruptions,
+        ingress_replicas=int(args.ingress_replicas),
+        out=out,
+        json=bool(args.json),
+        strict=bool(args.strict),
     )
 
 
@@ -324,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         results = run(options)
+        disruptions = run_disruptions(options)
     except LocalEnvError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -333,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [r.to_dict(first=i == 0) for i, r in enumerate(results)],
+        "disruptions": [d.to_dict() for d in disruptions],
     }
     options.out.mkdir(parents=True, exist_ok=True)
     result_path = options.out / RESULT_NAME
@@ -340,14 +406,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         print(json.dumps(document, indent=2))
     else:
-        print()
-        print(table(results))
+        if results:
+            print()
+            print(table(results))
+        if disruptions:
+            print()
+            print(disruption_table(disruptions))
         print()
         for r in results:
             if r.chart:
                 print(f"chart ({r.replicas} replicas): {r.chart}")
         print(f"result: {result_path}")
     missed = any(not met for i, r in enumerate(results) for _, met, _ in r.targets(first=i == 0))
+    missed = missed or any(not met for d in disruptions for _, met, _ in d.targets())
     return 1 if options.strict and missed else 0
 
 
@@ -496,6 +567,381 @@ def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchO
                 )
                 chart = str(path)
     return ReplicaResult(replicas=replicas, samples=samples, chart=chart)
+
+
+# -- the tiers around the app: an ingress-tier release and a node-group update (issue 12) ----------
+
+
+def ingress_stop_floor(timing: IngressTiming = LOCAL_INGRESS_TIMING) -> float:
+    """Fewest seconds from an ingress pod's Terminating to its exit: preStop, the controller's shutdown grace,
+    `nginx -s quit` with nothing open (its drain takes 0 s at best), then the post-shutdown grace."""
+    return timing.pre_stop + timing.shutdown_grace + timing.post_shutdown_grace
+
+
+def ingress_release_floor(replicas: int, surge: int, timing: IngressTiming = LOCAL_INGRESS_TIMING) -> float:
+    """Minimum seconds for an ingress-tier release: apply → the last old controller pod has exited.
+
+    maxUnavailable 0: each wave of `surge` new pods must pass its readiness gate (the load balancer's
+    registration, then `healthy_threshold` checks: `time_to_healthy`) before as many old pods leave; the old
+    pods stop while the next wave starts, so only the last one's stop adds to the end. A pod's own start
+    counts 0 s here: the minimum is what the timings allow, not what a process needs.
+    """
+    waves = math.ceil(replicas / max(surge, 1))
+    return waves * timing.time_to_healthy + ingress_stop_floor(timing)
+
+
+def node_group_update_floor(
+    nodes: Sequence[tuple[bool, bool]],
+    app: Timing = LOCAL_TIMING,
+    ingress: IngressTiming = LOCAL_INGRESS_TIMING,
+) -> float:
+    """Minimum seconds for a node-group update over old nodes given as (holds an app pod, holds an ingress pod).
+
+    New nodes come up first (0 s locally); then the old nodes are drained one at a time, and a drain ends
+    when every pod on the node has exited: its slowest pod's stop — an ingress pod's `ingress_stop_floor`, an
+    app pod's preStop (`Timing.drain_seconds`; gunicorn exits at once with nothing in flight), 0 for an empty
+    node. Evicted pods' replacements start on the new nodes during the drain, so the budget waits no longer.
+    """
+    total = 0.0
+    for holds_app, holds_ingress in nodes:
+        stops = [0.0]
+        if holds_app:
+            stops.append(app.drain_seconds())
+        if holds_ingress:
+            stops.append(ingress_stop_floor(ingress))
+        total += max(stops)
+    return total
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrkRun:
+    """What one wrk run printed: requests, seconds, socket errors and non-2xx/3xx answers, latency percentiles."""
+
+    requests: int
+    seconds: float
+    socket_errors: int
+    non_2xx_3xx: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def failed(self) -> int:
+        """Requests without an answer (socket errors) or with an error status."""
+        return self.socket_errors + self.non_2xx_3xx
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+# wrk 4.1.0 src/wrk.c (main, print_stats_latency) and src/units.c: "  820 requests in 2.01s, …",
+# "  Socket errors: connect 0, read 1, write 0, timeout 0" and "  Non-2xx or 3xx responses: 3" only when
+# not zero, and with --latency "     99%   55.69ms" (units us, ms, s, m, h).
+_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_WRK_REQUESTS = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h),", re.MULTILINE)
+_WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_WRK_STATUS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_WRK_PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+
+
+def parse_wrk(output: str) -> WrkRun:
+    """wrk's printed summary as numbers; a clear error when the output is not wrk's (e.g. it failed to start)."""
+    requests = _WRK_REQUESTS.search(output)
+    percentiles = {m[1]: float(m[2]) * _WRK_UNITS_MS[m[3]] for m in _WRK_PERCENTILE.finditer(output)}
+    if requests is None or set(percentiles) != {"50", "99"}:
+        raise LocalEnvError(f"wrk printed no summary with --latency percentiles: {output.strip()[:200]!r}")
+    socket = _WRK_SOCKET.search(output)
+    status = _WRK_STATUS.search(output)
+    return WrkRun(
+        requests=int(requests[1]),
+        seconds=float(requests[2]) * _WRK_UNITS_MS[requests[3]] / 1000,
+        socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
+        non_2xx_3xx=int(status[1]) if status else 0,
+        p50_ms=percentiles["50"],
+        p99_ms=percentiles["99"],
+    )
+
+
+def wrk_command(url: str, seconds: float) -> list[str]:
+    """The wrk command line for `seconds` of saturation load on `url`, which must be on loopback."""
+    problem = loopback_problem(url)
+    if problem:
+        raise LocalEnvError(problem)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise LocalEnvError("wrk is not installed: install the Debian package wrk (`make system-packages`)")
+    duration = max(1, math.ceil(seconds))
+    return [wrk, f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--latency", url]
+
+
+class Wrk:
+    """wrk running in the background for at most `seconds`; `stop()` ends it early (SIGINT) and parses its summary."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self._command = wrk_command(url, seconds)
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Wrk:
+        """Start the load."""
+        self._process = subprocess.Popen(self._command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return self
+
+    def stop(self) -> WrkRun:
+        """Stop now (or collect a run that already ended) and return its numbers."""
+        process = self._process
+        if process is None:
+            raise LocalEnvError("wrk was never started")
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=WRK_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise LocalEnvError(f"wrk did not stop within {WRK_STOP_TIMEOUT_S:g} s of SIGINT") from None
+        return parse_wrk(output)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisruptionSample:
+    """One disruption of the tiers around the app, under the generator and wrk at once."""
+
+    kind: str
+    app_replicas: int
+    ingress_replicas: int
+    requests: int
+    failed: int
+    retried: int
+    rate_per_s: float
+    steady_latencies_ms: list[float] = field(repr=False)
+    during_latencies_ms: list[float] = field(repr=False)
+    seconds: float
+    floor_seconds: float
+    wrk_steady: WrkRun
+    wrk_during: WrkRun
+    errors: dict[str, int]
+
+    @property
+    def floor_ratio(self) -> float:
+        """Duration / the minimum the timings allow."""
+        return self.seconds / self.floor_seconds
+
+    def targets(self) -> list[tuple[str, bool, str]]:
+        """(target, met, measured): 0 failed for both loads, p99 during ≤ 2 × steady for both, duration."""
+        steady = percentile(self.steady_latencies_ms, 0.99)
+        during = percentile(self.during_latencies_ms, 0.99)
+        wrk_failed = self.wrk_steady.failed + self.wrk_during.failed
+        wrk_requests = self.wrk_steady.requests + self.wrk_during.requests
+        return [
+            ("0 failed (generator)", self.failed == 0, f"{self.failed} failed of {self.requests:,}"),
+            ("0 failed (wrk, saturation)", wrk_failed == 0, f"{wrk_failed} failed of {wrk_requests:,}"),
+            (
+                f"p99 during ≤ {TARGET_P99_FACTOR:g} × steady (generator)",
+                during <= TARGET_P99_FACTOR * steady,
+                f"{during:.1f} ms vs {steady:.1f} ms ({during / steady:.2f} ×)",
+            ),
+            (
+                f"p99 during ≤ {TARGET_P99_FACTOR:g} × steady (wrk)",
+                self.wrk_during.p99_ms <= TARGET_P99_FACTOR * self.wrk_steady.p99_ms,
+                f"{self.wrk_during.p99_ms:.1f} ms vs {self.wrk_steady.p99_ms:.1f} ms "
+                f"({self.wrk_during.p99_ms / self.wrk_steady.p99_ms:.2f} ×)",
+            ),
+            (
+                f"duration ≤ {TARGET_FLOOR_FACTOR:g} × minimum",
+                self.floor_ratio <= TARGET_FLOOR_FACTOR,
+                f"{self.seconds:.1f} s vs {self.floor_seconds:.1f} s ({self.floor_ratio:.2f} ×)",
+            ),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers and targets (without the raw latency lists)."""
+        data = asdict(self)
+        data.pop("steady_latencies_ms")
+        data.pop("during_latencies_ms")
+        data["steady_ms"] = {
+            "p50": percentile(self.steady_latencies_ms, 0.5),
+            "p99": percentile(self.steady_latencies_ms, 0.99),
+        }
+        data["during_ms"] = {
+            "p50": percentile(self.during_latencies_ms, 0.5),
+            "p99": percentile(self.during_latencies_ms, 0.99),
+        }
+        data["floor_ratio"] = round(self.floor_ratio, 3)
+        data["targets"] = [{"target": t, "met": met, "measured": m} for t, met, m in self.targets()]
+        return data
+
+
+def disruption_table(samples: Sequence[DisruptionSample]) -> str:
+    """One row per load and disruption (the generator's and wrk's), then every target as PASS or MISS."""
+    header = (
+        "disruption",
+        "load",
+        "app/ingress",
+        "requests",
+        "req/s",
+        "failed",
+        "retried",
+        "steady p50/p99 ms",
+        "during p50/p99 ms",
+        "duration s",
+        "minimum s",
+        "ratio",
+    )
+    rows = [header]
+    for d in samples:
+        pods = f"{d.app_replicas}/{d.ingress_replicas}"
+        timing = (f"{d.seconds:.1f}", f"{d.floor_seconds:.1f}", f"{d.floor_ratio:.2f}")
+        rows.append(
+            (
+                d.kind,
+                "generator",
+                pods,
+                f"{d.requests:,}",
+                f"{d.rate_per_s:,.0f}",
+                str(d.failed),
+                str(d.retried),
+                f"{percentile(d.steady_latencies_ms, 0.5):.1f} / {percentile(d.steady_latencies_ms, 0.99):.1f}",
+                f"{percentile(d.during_latencies_ms, 0.5):.1f} / {percentile(d.during_latencies_ms, 0.99):.1f}",
+                *timing,
+            )
+        )
+        wrk_requests = d.wrk_steady.requests + d.wrk_during.requests
+        rows.append(
+            (
+                d.kind,
+                f"wrk -c{WRK_CONNECTIONS}",
+                pods,
+                f"{wrk_requests:,}",
+                f"{d.wrk_during.rate:,.0f}",
+                str(d.wrk_steady.failed + d.wrk_during.failed),
+                "–",
+                f"{d.wrk_steady.p50_ms:.1f} / {d.wrk_steady.p99_ms:.1f}",
+                f"{d.wrk_during.p50_ms:.1f} / {d.wrk_during.p99_ms:.1f}",
+                *timing,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(
+        "minimum: ingress-release ⌈replicas/surge⌉ × time to healthy + an ingress pod's stop; node-group-update "
+        "Σ over old nodes of their slowest pod's stop (infra/ingress_timing.py and app/timing.py, local profiles)"
+    )
+    lines.append("")
+    for d in samples:
+        for target, met, measured in d.targets():
+            lines.append(f"{'PASS' if met else 'MISS'}  {d.kind}  {target}: {measured}")
+    return "\n".join(lines)
+
+
+def deployment_of(pod: str) -> str:
+    """The Deployment a pod belongs to: pods are named <deployment>-<template hash>-<suffix>, as ReplicaSets do."""
+    return pod.rsplit("-", 2)[0]
+
+
+def run_disruptions(options: BenchOptions) -> list[DisruptionSample]:
+    """Every disruption in `options.disruptions`, each in a fresh environment at 3 app replicas."""
+    samples: list[DisruptionSample] = []
+    with tempfile.TemporaryDirectory(prefix="example-app-bench-tiers-") as state:
+        for kind in options.disruptions:
+            samples.append(_run_disruption(Path(state) / kind, kind, options.ingress_replicas))
+    return samples
+
+
+def _run_disruption(state_dir: Path, kind: str, ingress_replicas: int) -> DisruptionSample:
+    from localenv.environment import LocalEnvironment
+    from localenv.ingress_pod import ingress_deployment
+    from localenv.spec import DeploymentSpec
+
+    replicas = DISRUPTION_APP_REPLICAS
+    with LocalEnvironment(state_dir, port=0, ingress_replicas=ingress_replicas) as env:
+        _say(f"{kind}: bringing the local environment up ({replicas} app, {ingress_replicas} ingress replicas) …")
+        first = env.up(version=DISRUPTION_APP_VERSION, replicas=replicas)
+        if not first.ok:
+            raise LocalEnvError(f"the local environment did not come up: {first.message}")
+        url = env.url + VERSION_PATH
+        # Bounded: the disruption's own timeouts, plus the steady and tail windows.
+        budget = STEADY_SECONDS + DISRUPTION_TIMEOUT_S * len(env.node_status()) + TAIL_SECONDS + 30.0
+        plan = TrafficPlan(
+            url=url,
+            keepalive_clients=KEEPALIVE_CLIENTS,
+            fresh_clients=FRESH_CLIENTS,
+            max_requests=2_000_000,
+            max_seconds=budget,
+        )
+        with Traffic(plan) as traffic:
+            wrk_steady = _wrk_for(url, STEADY_SECONDS)
+            wrk = Wrk(url, budget).start()
+            try:
+                if kind == INGRESS_RELEASE:
+                    spec = DeploymentSpec.from_manifest(
+                        ingress_deployment(NEXT_INGRESS_VERSION, ingress_replicas, state_dir)
+                    )
+                    surge, _ = spec.fenceposts()
+                    result = env.release_ingress(NEXT_INGRESS_VERSION)
+                    if not result.ok or result.drained_seconds is None:
+                        raise LocalEnvError(f"the ingress-tier release did not finish: {result.message}")
+                    started = result.started_monotonic
+                    ended = started + result.drained_seconds
+                    floor = ingress_release_floor(ingress_replicas, surge)
+                else:
+                    before = [
+                        (
+                            any(deployment_of(p) != INGRESS_DEPLOYMENT for p in n.pods),
+                            any(deployment_of(p) == INGRESS_DEPLOYMENT for p in n.pods),
+                        )
+                        for n in env.node_status()
+                    ]
+                    started = time.monotonic()
+                    steps = env.update_node_group(DISRUPTION_TIMEOUT_S)
+                    ended = time.monotonic()
+                    floor = node_group_update_floor(before)
+                    _say(f"  {'; '.join(steps)}")
+            finally:
+                wrk_during = wrk.stop()
+            traffic.mark("disruption-start", at=traffic.to_traffic_time(started))
+            traffic.mark("disruption-end", at=traffic.to_traffic_time(ended))
+            time.sleep(TAIL_SECONDS)
+        report = traffic.report
+    start, end = report.to_traffic_time(started), report.to_traffic_time(ended)
+    sample = DisruptionSample(
+        kind=kind,
+        app_replicas=replicas,
+        ingress_replicas=ingress_replicas,
+        requests=report.total,
+        failed=report.failed,
+        retried=report.retried,
+        rate_per_s=report.rate,
+        steady_latencies_ms=[r.latency_ms for r in report.window(WARMUP_SECONDS, start) if r.status != 0],
+        during_latencies_ms=[r.latency_ms for r in report.window(start, end) if r.status != 0],
+        seconds=ended - started,
+        floor_seconds=floor,
+        wrk_steady=wrk_steady,
+        wrk_during=wrk_during,
+        errors=dict(report.errors),
+    )
+    _say(
+        f"  {kind}: generator {sample.requests:,} requests, {sample.failed} failed, {sample.retried} retried; "
+        f"wrk {wrk_steady.requests + wrk_during.requests:,} requests, "
+        f"{wrk_steady.failed + wrk_during.failed} failed; {sample.seconds:.1f} s (minimum {floor:.1f} s)"
+    )
+    return sample
+
+
+def _wrk_for(url: str, seconds: float) -> WrkRun:
+    """wrk for `seconds` in the foreground (the steady window, with the generator running beside it)."""
+    try:
+        completed = subprocess.run(
+            wrk_command(url, seconds),
+            capture_output=True,
+            text=True,
+            timeout=seconds + WRK_STOP_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise LocalEnvError(f"wrk ran past its {seconds:g} s duration") from None
+    return parse_wrk(completed.stdout)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--timeout", type=float, default=DRAIN_TIMEOUT_S, help="each node's drain timeout (default %(default)s)"
     )
+    tour = command(
+        "tour", _tour, "under live traffic: an ingress-tier release, a node drain, a node-group update; summary, down"
+    )
+    tour.add_argument("--port", type=int, default=0, help="load balancer port on 127.0.0.1 (default 0: any free port)")
     command("down", _down, "stop every process of the local environment")
 
     watch = command("watch", _watch, "print events as they happen, JSON lines with --json (Ctrl-C to stop)")
@@ -487,6 +491,21 @@ def _demo(args: argparse.Namespace) -> int:
             stopped, _ = _stop_everything(state_dir)
             if stopped and not args.json:
                 print("down: every process stopped")
+
+
+def _tour(args: argparse.Namespace) -> int:
+    from localenv.tour import run_tour, summary_lines, to_json
+
+    state_dir = _state_dir(args)
+    if supervisor_pid(state_dir) is not None:
+        raise LocalEnvError("the local environment is already up; run `python -m localenv down` first")
+    steps = run_tour(state_dir, args.port, say=(lambda _: None) if args.json else print)
+    document = to_json(steps)
+    if args.json:
+        print(json.dumps(document))
+    else:
+        print("\n".join(summary_lines(steps)))
+    return 0 if document["ok"] else 1
 
 
 def _supervise(args: argparse.Namespace) -> int:

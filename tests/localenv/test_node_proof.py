@@ -63,13 +63,29 @@ def _app_pods(pods: Sequence[str]) -> list[str]:
     return [pod for pod in pods if _deployment_of(pod) == APP_DEPLOYMENT]
 
 
+def _ingress_pods(pods: Sequence[str]) -> list[str]:
+    """The ingress controller's pods among a node's."""
+    return [pod for pod in pods if _deployment_of(pod) == INGRESS_DEPLOYMENT]
+
+
 def test_draining_a_node_under_load_loses_nothing_and_keeps_the_budget(env: LocalEnvironment) -> None:
     assert env.up("v1", REPLICAS).ok
-    node = next(n for n in env.node_status() if _app_pods(n.pods))
+    # Proof 3 is about a node that holds both tiers: its app pod and its ingress pod leave at once.
+    node = next((n for n in env.node_status() if _app_pods(n.pods) and _ingress_pods(n.pods)), None)
+    assert node is not None, f"no node holds an app pod and an ingress pod: {env.node_status()}"
+    evicted_ingress = _ingress_pods(node.pods)
     since = len(env.event_log)
     traffic = start_traffic(env)
     try:
         seconds = env.drain(node.name, DRAIN_TIMEOUT_S)
+        env.wait_for(
+            lambda s: (
+                s.ingress_deployment is not None
+                and sum(p.ready for p in s.ingress_deployment.pods) == DEFAULT_INGRESS_REPLICAS
+            ),
+            timeout=20,
+            what="the evicted ingress pod's replacement",
+        )
         env.wait_for(lambda s: s.counts.ready == REPLICAS, timeout=20, what="the evicted pod's replacement")
     finally:
         report = traffic.stop()
@@ -81,6 +97,10 @@ def test_draining_a_node_under_load_loses_nothing_and_keeps_the_budget(env: Loca
     assert after[node.name].unschedulable and not after[node.name].pods
     # Replaced on the other nodes, without surge: never more than REPLICAS pods counted.
     assert sum(len(_app_pods(n.pods)) for n in after.values()) == REPLICAS
+    assert sum(len(_ingress_pods(n.pods)) for n in after.values()) == DEFAULT_INGRESS_REPLICAS
+    assert not set(evicted_ingress) & {p for n in after.values() for p in n.pods}, "the ingress pod was not evicted"
+    evicted = {e.pod for e in env.event_log.snapshot(since) if isinstance(e, NodeEvent) and e.step is NodeStep.EVICTED}
+    assert {*_app_pods(node.pods), *evicted_ingress} <= evicted, evicted
     created = [e for e in env.event_log.snapshot(since) if isinstance(e, PodEvent) and e.change is PodChange.CREATED]
     assert all(e.counts.pods <= REPLICAS for e in created)
 
