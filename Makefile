@@ -94,7 +94,7 @@ unit: setup
 
 test: setup lint typecheck hadolint workflows checkov unit ## Run every check CI runs: linters, type checks, all tests
 
-bench: setup ## Roll out under load at 3 and 10 replicas; print the table and write the chart
+bench: setup ## Roll out under load at 3 and 10 replicas, release the ingress tier, update the node group; print the table and chart
 	$(PY) -m localenv.bench
 
 clean: ## Remove the virtualenvs and caches
