@@ -31,6 +31,8 @@ NGINX_RETRY_FOR_TRIGGERS = {frozenset(RETRY_TRIGGERS): "error timeout"}
 # A Gateway API Duration (`^([0-9]{1,5}(h|m|s|ms)){1,4}$`, gateway-api v1.5.1 standard CRDs).
 _DURATION_PART = re.compile(r"([0-9]{1,5})(h|ms|m|s)")
 _DURATION_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# Canary rules of ingress-nginx that the local balancer (weight + exact header) does not have.
+UNSERVED_CANARY_ANNOTATIONS = ("canary-by-header-pattern", "canary-by-cookie")
 
 
 class RouteError(ValueError):
@@ -99,14 +101,24 @@ def _read_ingresses(ingresses: Sequence[Manifest], config: Mapping[str, str]) ->
     canary: CanaryRoute | None = None
     if canaries:
         annotations = canaries[0]["metadata"]["annotations"]
+        unserved = sorted(
+            key for key in annotations if key.removeprefix(ANNOTATION_PREFIX) in UNSERVED_CANARY_ANNOTATIONS
+        )
+        if unserved:
+            raise RouteError(f"the canary Ingress uses {', '.join(unserved)}, which the local Lua balancer lacks")
         header = annotations.get(f"{ANNOTATION_PREFIX}canary-by-header", "")
         value = annotations.get(f"{ANNOTATION_PREFIX}canary-by-header-value", "")
         if bool(header) != bool(value):
-            # Without a value ingress-nginx gives "always"/"never" meanings the local Lua balancer does not have.
+            # A header without a value means "always"/"never"; a value without a header has no effect (annotations.md).
             raise RouteError("the canary Ingress needs both canary-by-header and canary-by-header-value, or neither")
+        # canary-weight is out of canary-weight-total, 100 unless set.
+        weight = _whole(annotations.get(f"{ANNOTATION_PREFIX}canary-weight", "0"), "canary-weight")
+        total = _whole(annotations.get(f"{ANNOTATION_PREFIX}canary-weight-total", "100"), "canary-weight-total")
+        if total <= 0 or weight > total:
+            raise RouteError(f"canary-weight {weight} must be within canary-weight-total {total}")
         canary = CanaryRoute(
             service=_backend_service(canaries[0]),
-            weight=_whole(annotations.get(f"{ANNOTATION_PREFIX}canary-weight", "0"), "canary-weight"),
+            weight=round(100 * weight / total),
             header=header,
             header_value=value,
         )
@@ -164,7 +176,8 @@ def _read_http_routes(objects: Sequence[Manifest]) -> LocalRoute:
     if len(weighted) != 1 or len(marked) > 1:
         raise RouteError(f"HTTPRoute {name}: expected one catch-all rule and at most one header rule")
     refs = weighted[0]
-    # backendRefs weight defaults to 1; a backend's share is its weight over their sum (HTTPBackendRef docs).
+    # A backendRef weight defaults to 1; its share is weight / sum of the weights (gateway-api v1.5.1
+    # config/crd/standard/gateway.networking.k8s.io_httproutes.yaml, backendRefs.weight; header match type: Exact).
     weights = [int(ref.get("weight", 1)) for ref in refs]
     total = sum(weights)
     if len(refs) > 2 or total <= 0:
@@ -198,8 +211,10 @@ def _read_http_routes(objects: Sequence[Manifest]) -> LocalRoute:
 def _policy_tuning(spec: Mapping[str, Any]) -> IngressTuning:
     """The policy's retries, timeouts and connection reuse as the local nginx's knobs (the rendering's inverse).
 
-    Envoy's request timeout bounds the whole request, retries included: nginx's read timeout and its bound on all
-    attempts both take it. nginx's idle-connection count per worker has no Envoy counterpart and keeps its value.
+    Envoy Gateway makes `requestTimeout` the Envoy route's timeout (envoyproxy/gateway v1.8.3
+    internal/xds/translator/route.go), and the route timeout includes all retries (Envoy's router filter docs):
+    nginx's read timeout and its bound on all attempts both take it. nginx's idle connections per worker have no
+    Envoy counterpart in the policy and keep the contract's value.
     """
     triggers = frozenset(spec["retry"]["retryOn"]["triggers"])
     if triggers not in NGINX_RETRY_FOR_TRIGGERS:

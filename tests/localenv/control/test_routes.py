@@ -92,6 +92,21 @@ def _canary_annotations_without_value() -> list[dict]:
     return found
 
 
+def _canary_by_cookie() -> list[dict]:
+    found = objects("ingress-nginx", 10)
+    found[1]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-by-cookie"] = "canary"
+    return found
+
+
+def test_canary_weight_is_a_share_of_canary_weight_total() -> None:
+    found = objects("ingress-nginx", 10)
+    annotations = found[1]["metadata"]["annotations"]
+    annotations["nginx.ingress.kubernetes.io/canary-weight"] = "30"
+    annotations["nginx.ingress.kubernetes.io/canary-weight-total"] = "200"
+    route = read_routes(found, CONFIG).canary
+    assert route is not None and route.weight == 15
+
+
 def _regex_header_match() -> list[dict]:
     found = objects("gateway-api", 10)
     found[0]["spec"]["rules"][0]["matches"][0]["headers"][0]["type"] = "RegularExpression"
@@ -116,6 +131,7 @@ def _fractional_duration() -> list[dict]:
         (objects("ingress-nginx", 10), None, "ConfigMap"),
         (objects("ingress-nginx", 10), {k: v for k, v in CONFIG.items() if k != "proxy-read-timeout"}, "missing"),
         (_canary_annotations_without_value(), CONFIG, "canary-by-header-value"),
+        (_canary_by_cookie(), CONFIG, "canary-by-cookie"),
         (_regex_header_match(), None, "Exact"),
         (_other_retry_triggers(), None, "no local nginx equivalent"),
         (_fractional_duration(), None, "whole number of seconds"),
