@@ -188,6 +188,8 @@ class LocalEnvironment:
         """Whose route objects the ingress serves (`ingress-nginx` or `gateway-api`), as the `router` setting."""
         # The stable route and the tuning the ingress replicas get, read from that router's rendered objects.
         self.route = local_routes(local_settings("v1", router=router))
+        if self.route.stable_service != local_manifests("v1", router=router).service["metadata"]["name"]:
+            raise LocalEnvError(f"the {router} routes send requests to {self.route.stable_service!r}, not the app")
         self._balancer: LoadBalancer | None = None
         self._tier: IngressTier | None = None
         self._ingress_controller: Controller | None = None
