@@ -1,10 +1,12 @@
 """Canary releases in the local environment: the new version beside the stable one, split by the ingress.
 
 The canary is a second Deployment — the contract's canary Deployment (`app.contract.canary`), run by
-a second controller — whose ready pods fill the local nginx's canary backend. The Lua balancer sends
-a request there when its `X-Canary` header says `always`, else with the step's weight, as
-ingress-nginx does for a canary Ingress. A new weight or new canary endpoints are written into a
-shared dict through nginx's loopback admin locations: nginx is never reloaded.
+a second controller — whose ready pods fill the local nginx's canary backend. Each step's weight and
+header match are read from the configured router's rendered route objects (`localenv.profile.local_routes`:
+the canary Ingress's annotations, or the HTTPRoute's weights and Exact header match); the Lua balancer sends
+a request to the canary when it carries that header value, else with that weight. A new weight or new
+canary endpoints are written into a shared dict through nginx's loopback admin locations: nginx is never
+reloaded.
 The steps and their analysis are the same loop the EKS driver runs (`app.contract.analysis`).
 
     with LocalEnvironment(tmp_path / "env", port=0) as env:
@@ -21,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 
 from app.contract.analysis import CanaryOutcome, Decision, Override, Progress, run_canary
-from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, render_canary
+from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, canary_name, render_canary
 from app.contract.settings import SettingsError
 from app.serving import METRICS_PATH, VERSION_PATH
 from localenv.control.objects import PodPhase, RolloutState
@@ -30,7 +32,7 @@ from localenv.environment import LocalEnvironment
 from localenv.errors import LocalEnvError
 from localenv.events import IngressEvent, IngressStep
 from localenv.images import APP_IMAGE
-from localenv.profile import local_settings
+from localenv.profile import local_routes, local_settings
 from localenv.spec import DeploymentSpec
 from localenv.traffic import Traffic, TrafficPlan
 
@@ -69,7 +71,7 @@ class LocalCanary:
         self.weight: int | None = None
         self.on_route = on_route
         # The canary objects come from the stable settings with the canary's tag and image.
-        self.settings = local_settings(tag, self.replicas, image_repository)
+        self.settings = local_settings(tag, self.replicas, image_repository, env.router)
 
     # -- CanaryTarget ------------------------------------------------------------------------------
 
@@ -164,8 +166,13 @@ class LocalCanary:
             )
 
     def _route(self, weight: int, *, by_header: bool = True) -> None:
-        header, value = (self.policy.header, self.policy.header_value) if by_header else ("", "")
-        self.env.set_canary_route(weight, header, value)
+        """Give the ingress what the router's objects say for this step; `by_header=False`: the canary's gone."""
+        step = CanaryStep(tag=self.tag, weight=weight) if by_header else None
+        route = local_routes(self.settings, step, self.policy).canary
+        if route is not None and route.service != canary_name(self.settings):
+            raise LocalEnvError(f"the route objects send the canary's share to {route.service!r}, not to the canary")
+        header, value = (route.header, route.header_value) if route else ("", "")
+        self.env.set_canary_route(route.weight if route else 0, header, value)
         self.weight = weight
         self.env.event_log.emit(
             IngressEvent(step=IngressStep.CANARY_ROUTE, weight=weight, version=self.tag, header=bool(header))

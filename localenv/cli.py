@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from app.contract.routers import DEFAULT_ROUTER, ROUTERS
 from app.serving import VERSION_PATH
 from app.timing import LOCAL_TIMING
 from localenv.control.events import NodeEvent
@@ -189,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     supervise.add_argument("--state-dir", type=Path, required=True)
     supervise.add_argument("--port", type=int, required=True)
     supervise.add_argument("--propagation", type=float, required=True)
+    supervise.add_argument("--router", required=True)
     return parser
 
 
@@ -200,6 +202,11 @@ def _port_options(sub: argparse.ArgumentParser) -> None:
         default=LOCAL_TIMING.endpoint_propagation,
         help="seconds before an endpoint change reaches nginx (default %(default)s)",
     )
+    sub.add_argument(
+        "--router",
+        default=DEFAULT_ROUTER,
+        help=f"whose route objects the local ingress serves: {' or '.join(ROUTERS)} (default %(default)s)",
+    )
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -210,14 +217,14 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    local_settings(args.version, args.replicas)  # a bad tag or count fails here, before anything starts
+    local_settings(args.version, args.replicas, router=args.router)  # a bad tag, count or router fails here
     state_dir = _state_dir(args)
     if supervisor_pid(state_dir) is not None:
         url = _environment_status(state_dir).url
         raise LocalEnvError(
             f"the local environment is already up at {url}; use `deploy --version TAG`, or `down` first"
         )
-    pid = start_daemon(state_dir, args.port, args.propagation)
+    pid = start_daemon(state_dir, args.port, args.propagation, args.router)
     result = _run_rollout(args, state_dir, "up", version=args.version, replicas=args.replicas)
     status = _environment_status(state_dir)
     if args.json:
@@ -427,7 +434,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    local_settings(args.from_version, args.replicas)
+    local_settings(args.from_version, args.replicas, router=args.router)
     local_settings(args.to_version, args.replicas)
     if args.from_version == args.to_version:
         raise LocalEnvError("--from and --to must be different versions")
@@ -435,7 +442,7 @@ def _demo(args: argparse.Namespace) -> int:
     if supervisor_pid(state_dir) is not None:
         raise LocalEnvError("the local environment is already up; run `python -m localenv down` first")
     chart_path = args.chart or state_dir / "demo-timeline.png"
-    start_daemon(state_dir, args.port, args.propagation)
+    start_daemon(state_dir, args.port, args.propagation, args.router)
     keep = False
     try:
         up = _run_rollout(args, state_dir, "up", version=args.from_version, replicas=args.replicas)
@@ -509,7 +516,7 @@ def _tour(args: argparse.Namespace) -> int:
 
 
 def _supervise(args: argparse.Namespace) -> int:
-    return serve(args.state_dir, args.port, args.propagation)
+    return serve(args.state_dir, args.port, args.propagation, args.router)
 
 
 # ---- helpers ----------------------------------------------------------------------------------

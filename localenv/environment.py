@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypedDict
 
+from app.contract.routers import DEFAULT_ROUTER
 from app.timing import LOCAL_TIMING
 from infra.ingress_timing import LOCAL_INGRESS_TIMING
 from localenv.control.disruption import DisruptionBudget
@@ -36,7 +37,14 @@ from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingre
 from localenv.loadbalancer import IngressTier, LoadBalancer, NoService, TierCanaryBackend, find_haproxy
 from localenv.nodegroup import NodeGroup
 from localenv.processes import ProcessRegistry, ensure_port_free, kill_orphans
-from localenv.profile import DEFAULT_REPLICAS, LOCAL_NODES, local_deployment, local_manifests
+from localenv.profile import (
+    DEFAULT_REPLICAS,
+    LOCAL_NODES,
+    local_deployment,
+    local_manifests,
+    local_routes,
+    local_settings,
+)
 from localenv.runtime.process import ProcessRuntime
 from localenv.spec import DeploymentSpec
 
@@ -165,6 +173,7 @@ class LocalEnvironment:
         endpoint_propagation: float = LOCAL_TIMING.endpoint_propagation,
         ingress_replicas: int = DEFAULT_INGRESS_REPLICAS,
         legacy_ingress_tier: bool = False,
+        router: str = DEFAULT_ROUTER,
     ) -> None:
         if endpoint_propagation < 0:
             raise LocalEnvError("endpoint propagation delay must be ≥ 0 seconds")
@@ -175,6 +184,12 @@ class LocalEnvironment:
         self.endpoint_propagation = endpoint_propagation
         self.ingress_replicas = ingress_replicas
         self.legacy_ingress_tier = legacy_ingress_tier
+        self.router = router
+        """Whose route objects the ingress serves (`ingress-nginx` or `gateway-api`), as the `router` setting."""
+        # The stable route and the tuning the ingress replicas get, read from that router's rendered objects.
+        self.route = local_routes(local_settings("v1", router=router))
+        if self.route.stable_service != local_manifests("v1", router=router).service["metadata"]["name"]:
+            raise LocalEnvError(f"the {router} routes send requests to {self.route.stable_service!r}, not the app")
         self._balancer: LoadBalancer | None = None
         self._tier: IngressTier | None = None
         self._ingress_controller: Controller | None = None
@@ -263,7 +278,11 @@ class LocalEnvironment:
     def _ingress_spec(self, version: str) -> DeploymentSpec:
         return DeploymentSpec.from_manifest(
             ingress_deployment(
-                version, self.ingress_replicas, self.state_dir / INGRESS_DIR, legacy=self.legacy_ingress_tier
+                version,
+                self.ingress_replicas,
+                self.state_dir / INGRESS_DIR,
+                legacy=self.legacy_ingress_tier,
+                tuning=self.route.tuning,
             )
         )
 

@@ -13,7 +13,9 @@ runs the controller's stop sequence with the numbers of `infra.ingress_timing.LO
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
+import json
 import os
 import signal
 import socket
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from app.contract.disruption import drain_budget, node_anti_affinity, spread_constraints
+from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from infra.helm_values import CONTROLLER_LABELS
 from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.images import INGRESS_IMAGE
@@ -34,6 +37,7 @@ GRACEFUL = "graceful"
 LEGACY = "legacy"
 INGRESS_DEPLOYMENT = "ingress-nginx-controller"
 DEFAULT_INGRESS_REPLICAS = 2
+TUNING_ENV = "INGRESS_UPSTREAM_TUNING"
 TARGET_HEALTH_GATE = f"target-health.elbv2.k8s.aws/{INGRESS_DEPLOYMENT}"
 """The readiness gate the AWS Load Balancer Controller's webhook injects: `target-health.elbv2.k8s.aws/<binding>`
 (aws-load-balancer-controller v3.5.0 docs/deploy/pod_readiness_gate.md)."""
@@ -56,6 +60,7 @@ def ingress_deployment(
     *,
     legacy: bool = False,
     timing: IngressTiming = LOCAL_INGRESS_TIMING,
+    tuning: IngressTuning = INGRESS_TUNING,
 ) -> dict[str, Any]:
     """The ingress controller's Deployment for the local tier: surge one, gated on its target, the stop sequence.
 
@@ -77,6 +82,9 @@ def ingress_deployment(
                     {"name": "APP_VERSION", "value": version},
                     {"name": "INGRESS_DIR", "value": str(ingress_dir)},
                     {"name": "INGRESS_SHUTDOWN", "value": LEGACY if legacy else GRACEFUL},
+                    # The upstream tuning read from the router's objects (localenv/control/routes.py), as the
+                    # controller reads its ConfigMap or Envoy Gateway its BackendTrafficPolicy.
+                    {"name": TUNING_ENV, "value": json.dumps(dataclasses.asdict(tuning), sort_keys=True)},
                 ],
                 # The chart's readiness probe on /healthz (failureThreshold 3), at the NLB's check interval locally.
                 "readinessProbe": {
@@ -158,7 +166,12 @@ def main() -> int:
     conf = home / "nginx.conf"
     conf.write_text(
         nginx_conf(
-            state_dir=home, port=port, admin_port=0, admin_listen=f"unix:{sock}", worker_shutdown_timeout=timing.drain
+            state_dir=home,
+            port=port,
+            admin_port=0,
+            admin_listen=f"unix:{sock}",
+            worker_shutdown_timeout=timing.drain,
+            tuning=IngressTuning(**json.loads(os.environ[TUNING_ENV])) if TUNING_ENV in os.environ else INGRESS_TUNING,
         )
     )
     nginx = subprocess.Popen([find_nginx(), "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")])

@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.contract import AppSettings, Manifests, SettingsError, render
+from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, canary_split, render_canary
+from app.contract.ingress import INGRESS_TUNING
+from app.contract.routers import DEFAULT_ROUTER
+from app.contract.routers.ingress_nginx import controller_config
 from app.timing import LOCAL_TIMING
 from localenv.control.backoff import KUBELET_BACK_OFF, CrashLoopBackOff
+from localenv.control.routes import LocalRoute, RouteError, read_routes
 from localenv.control.scheduling import Node
 from localenv.errors import LocalEnvError
 from localenv.images import APP_IMAGE
@@ -33,8 +38,10 @@ LOCAL_ZONES = ("zone-a", "zone-b", "zone-c")
 LOCAL_NODES = tuple(Node(name=f"node-{i}", zone=zone) for i, zone in enumerate(LOCAL_ZONES, start=1))
 
 
-def local_settings(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> AppSettings:
-    """Validated settings for a local run of `version`; a bad tag or count is one clear error."""
+def local_settings(
+    version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE, router: str = DEFAULT_ROUTER
+) -> AppSettings:
+    """Validated settings for a local run of `version`; a bad tag, count or router is one clear error."""
     try:
         return AppSettings(
             image_repository=image_repository,
@@ -44,14 +51,17 @@ def local_settings(version: str, replicas: int = DEFAULT_REPLICAS, image_reposit
             max_replicas=max(replicas, 2),
             workers=LOCAL_WORKERS,
             timing=LOCAL_TIMING,
+            router=router,
         )
     except SettingsError as error:
         raise LocalEnvError("; ".join(error.problems)) from None
 
 
-def local_manifests(version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE) -> Manifests:
+def local_manifests(
+    version: str, replicas: int = DEFAULT_REPLICAS, image_repository: str = APP_IMAGE, router: str = DEFAULT_ROUTER
+) -> Manifests:
     """The contract's objects for the local profile."""
-    return render(local_settings(version, replicas, image_repository))
+    return render(local_settings(version, replicas, image_repository, router))
 
 
 def local_deployment(
@@ -59,3 +69,20 @@ def local_deployment(
 ) -> dict[str, Any]:
     """The Deployment dict for the local profile; tests copy and modify it to build naive specs."""
     return local_manifests(version, replicas, image_repository).deployment
+
+
+def local_routes(
+    settings: AppSettings, step: CanaryStep | None = None, policy: CanaryPolicy = LOCAL_CANARY
+) -> LocalRoute:
+    """What the local nginx serves for `settings` (and a canary `step`): read from the configured router's objects.
+
+    The objects are those the router is given on EKS: `render(...).routes` with the step's split, plus
+    `render_canary(...).routes` (ingress-nginx's canary Ingress), plus ingress-nginx's ConfigMap keys.
+    """
+    objects = list(render(settings, None if step is None else canary_split(settings, step, policy)).routes)
+    if step is not None:
+        objects += render_canary(settings, step, policy).routes
+    try:
+        return read_routes(objects, controller_config(INGRESS_TUNING))
+    except RouteError as error:
+        raise LocalEnvError(f"the {settings.router} route objects cannot be served locally: {error}") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.contract.analysis import CanaryOutcome, Verdict
+from app.contract.routers import DEFAULT_ROUTER
 from localenv.control.wire import to_json
 from localenv.environment import LOCK_FILE, LocalEnvironment, RolloutResult
 from localenv.errors import LocalEnvError
@@ -187,11 +188,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         yield {"result": {"stopped": True}}
 
 
-def serve(state_dir: Path, port: int, endpoint_propagation: float) -> int:
+def serve(state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER) -> int:
     """The supervisor's main: start the environment, answer requests until `down` or SIGTERM; 0 on a clean exit."""
     error_file = state_dir / ERROR_FILE
     error_file.unlink(missing_ok=True)
-    env = LocalEnvironment(state_dir, port=port, endpoint_propagation=endpoint_propagation)
+    env = LocalEnvironment(state_dir, port=port, endpoint_propagation=endpoint_propagation, router=router)
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
@@ -222,7 +223,7 @@ def serve(state_dir: Path, port: int, endpoint_propagation: float) -> int:
         (state_dir / PID_FILE).unlink(missing_ok=True)
 
 
-def start_daemon(state_dir: Path, port: int, endpoint_propagation: float) -> int:
+def start_daemon(state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER) -> int:
     """Start the supervisor detached and wait until it answers; returns its pid or raises its error."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = socket_path(state_dir)
@@ -238,6 +239,8 @@ def start_daemon(state_dir: Path, port: int, endpoint_propagation: float) -> int
         str(port),
         "--propagation",
         str(endpoint_propagation),
+        "--router",
+        router,
     ]
     process = spawn(command, env=os.environ, log_path=state_dir / LOG_FILE, cwd=REPO_ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from app.contract.routers import DEFAULT_ROUTER
 from harness.local_environment import processes_under, wait_all_gone
 from localenv import LocalEnvError, LocalEnvironment
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[LocalEnvironment]:
-    """A started local environment on a free port; every process it started is gone after the test."""
-    environment = LocalEnvironment(tmp_path / "env", port=0)
+def env(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalEnvironment]:
+    """A started local environment on a free port; every process it started is gone after the test.
+
+    Its router is ingress-nginx unless a test asks:
+    `@pytest.mark.parametrize("env", ROUTERS, indirect=True)`.
+    """
+    environment = LocalEnvironment(tmp_path / "env", port=0, router=getattr(request, "param", DEFAULT_ROUTER))
     environment.start()
     pids: list[int] = []
     try:

@@ -16,6 +16,7 @@ import pytest
 
 from app.contract.analysis import Decision, Verdict
 from app.contract.canary import LOCAL_CANARY
+from app.contract.routers import ROUTERS
 from harness.local_environment import assert_clear_error, plan, processes_under, run
 from localenv import LocalEnvironment
 from localenv.canary import LocalCanary, release_canary
@@ -59,6 +60,7 @@ def within(report: TrafficReport, start: float, end: float) -> list[ResponseReco
     return [r for r in report.responses if start <= r.t < end]
 
 
+@pytest.mark.parametrize("env", ROUTERS, indirect=True)
 def test_weights_hold_at_every_step_marked_requests_reach_the_canary_and_promotion_drops_nothing(
     env: LocalEnvironment,
 ) -> None:
@@ -109,6 +111,7 @@ def test_weights_hold_at_every_step_marked_requests_reach_the_canary_and_promoti
     assert set(after.by_version) == {"v2"}
 
 
+@pytest.mark.parametrize("env", ROUTERS, indirect=True)
 def test_a_faulty_build_is_aborted_and_its_failures_stay_on_canary_traffic(env: LocalEnvironment) -> None:
     env.up("v1", replicas=2)
     users = Traffic(plan(env)).start()
@@ -156,10 +159,14 @@ def test_a_faulty_build_is_aborted_and_its_failures_stay_on_canary_traffic(env: 
 
 
 def test_the_cli_aborts_a_bad_build_in_a_quiet_environment_on_analysis_traffic_alone(tmp_path: Path) -> None:
-    """No user sends a request: the analysis sends its own, so a bad build is caught, not waved through."""
+    """No user sends a request: the analysis sends its own, so a bad build is caught, not waved through.
+
+    Through `--router gateway-api`: the in-process tests above run both routers; this one proves the option.
+    """
     state = tmp_path / "s"
     try:
-        assert run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1").returncode == 0
+        up = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1", "--router", "gateway-api")
+        assert up.returncode == 0, up.stdout + up.stderr
         assert_clear_error(run(state, "abort"), "no canary is running", "--strategy canary")
         assert_clear_error(run(state, "deploy", "--version", "latest", "--strategy", "canary"), "latest")
         released = run(state, "deploy", "--version", "v2", "--strategy", "canary", "--image", FAULTY_IMAGE, "--json")
@@ -179,10 +186,16 @@ def test_the_cli_aborts_a_bad_build_in_a_quiet_environment_on_analysis_traffic_a
     assert processes_under(state) == []
 
 
+@pytest.mark.parametrize("env", ROUTERS, indirect=True)
 def test_only_the_exact_header_value_reaches_a_canary_at_weight_zero_and_none_after_removal(
     env: LocalEnvironment,
 ) -> None:
     env.up("v1", replicas=2)
+    # Every ingress replica runs with the tuning read from the router's objects (Envoy's request timeout bounds
+    # all attempts of a gateway-api request; ingress-nginx's ConfigMap has its own bound).
+    bound = f"proxy_next_upstream_timeout {env.route.tuning.proxy_next_upstream_timeout}s;"
+    confs = list((env.state_dir / "ingress").glob("*/nginx.conf"))
+    assert confs and all(bound in conf.read_text() for conf in confs)
     canary = LocalCanary(env, "v2")
     canary.set_weight(0)  # pods up, no share of traffic: only marked requests reach it
 

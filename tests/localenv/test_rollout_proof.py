@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from app.contract.routers import ROUTERS
 from harness.local_environment import all_new_endpoints_at, naive_deployment, start_traffic
 from localenv import LocalEnvironment
 
@@ -25,6 +26,7 @@ NAIVE_ATTEMPTS = 4
 AFTER_ROLLOUT_S = 0.5
 
 
+@pytest.mark.parametrize("env", ROUTERS, indirect=True)
 def test_five_rollouts_under_load_drop_nothing_and_switch_one_way(env: LocalEnvironment) -> None:
     assert env.up("v0", 3).ok
     for number in range(1, ROLLOUTS + 1):
