@@ -164,6 +164,14 @@ class IngressTiming:
                 f"ingress_timing.deregistration_delay ({self.deregistration_delay} s) must be ≥ pre_stop + "
                 f"shutdown_grace + drain ({self.nginx_done} s), or the NLB resets requests nginx is still finishing"
             )
+        return found
+
+    def envoy_problems(self) -> list[str]:
+        """Every broken relation of Envoy's drain (router `gateway-api`) to the NLB's numbers; empty when sound.
+
+        Apart from `problems()`: only stacks whose proxies are Envoy need them; tuning nginx alone never trips them.
+        """
+        found: list[str] = []
         last_new_connection = self.controller_reaction + self.deregistration_propagation
         if self.envoy_min_drain < last_new_connection:
             found.append(
