@@ -28,6 +28,7 @@ from infra.helm_values import (
 from tests.charts.check import Expected, Release, check_release
 from tests.charts.conftest import write_tiny_chart
 from tests.charts.pinned import (
+    RUNS,
     STACKS,
     StackReleases,
     as_helm_number,
@@ -61,7 +62,7 @@ def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases
     assert found.kube_version == settings.cluster.version
     by_chart = {r.chart_name: r for r in found.releases}
     ingress = by_chart["ingress-nginx"]
-    assert ingress.namespace == settings.app.ingress_namespace
+    assert ingress.namespace == settings.app.router_namespace
     replicas = ingress.values["controller"]["replicaCount"]
     assert replicas == settings.platform.ingress_replicas and isinstance(replicas, int)
     assert by_chart["metrics-server"].values["replicas"] == settings.platform.metrics_server_replicas
@@ -173,3 +174,17 @@ def test_a_chart_is_pulled_from_its_repository_where_the_check_finds_it(chart_re
     pulled = chart_dir(root, Release(**release))
     assert (pulled / "Chart.yaml").is_file()
     assert check_release(pulled, Release(**release), kube_version="1.35") == []
+
+
+def test_the_gateway_api_variant_installs_envoy_gateway_in_place_of_ingress_nginx() -> None:
+    from infra.envoy_gateway import ENVOY_GATEWAY_CHART
+
+    found = stack_releases("prd-gateway-api")
+    charts = {(r.chart, r.version) for r in found.releases}
+    assert (ENVOY_GATEWAY_CHART.name, ENVOY_GATEWAY_CHART.version) in charts
+    assert (INGRESS_NGINX_CHART.name, INGRESS_NGINX_CHART.version) not in charts
+    by_chart = {r.chart_name: r for r in found.releases}
+    assert by_chart["gateway-helm"].namespace == "envoy-gateway-system"
+    assert by_chart["cert-manager"].values["config"]["gatewayAPI"] == {"enabled": True}
+    assert EXPECTED["gateway-helm"](by_chart["gateway-helm"])
+    assert "prd-gateway-api" in RUNS
