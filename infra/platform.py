@@ -1,4 +1,4 @@
-"""Cluster platform: ingress-nginx behind an AWS NLB, cert-manager with Let's Encrypt ClusterIssuers, metrics-server.
+"""Cluster platform: the router behind an AWS NLB, cert-manager with Let's Encrypt ClusterIssuers, metrics-server.
 
 All charts install through `helm.v3.Release`, which runs Helm itself (hooks included: ingress-nginx's
 admission-webhook jobs and cert-manager's startup check are hooks that `helm.v4.Chart` would skip).
@@ -11,8 +11,9 @@ Example::
     metrics = MetricsServer("prd", MetricsServerArgs(replicas=2), opts=on_cluster)  # HPAs read CPU from it
     ingress.hostname            # the NLB's DNS name, for the Route53 record
 
-ingress-nginx is retired upstream (no fixes after March 2026). Everything routing-specific sits in
-IngressController, so replacing it (e.g. by a Gateway API implementation) touches this file only.
+ingress-nginx is retired upstream (no fixes after March 2026). Each router has one platform component here:
+IngressController (router `ingress-nginx`) and EnvoyGateway (router `gateway-api`, Envoy Gateway with its
+GatewayClass, EnvoyProxy and the app's Gateway); `router_platform` builds the one the settings' Args are for.
 """
 
 from __future__ import annotations
