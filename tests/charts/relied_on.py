@@ -140,6 +140,21 @@ def cert_manager(release: Release) -> list[Expected | DrainSafe]:
         ]
         if part["podDisruptionBudget"]["enabled"]:
             expected += budget(name, part["podDisruptionBudget"])
+    if values.get("config"):
+        # Router gateway-api: the controller reads our configuration (Gateway API support) from the chart's
+        # ConfigMap; v1.21.1 templates/controller-config.yaml and deployment.yaml (`--config`, container
+        # "<chart>-controller").
+        controller = (*POD, "containers", Named(f"{release.chart_name}-controller"))
+        expected += [
+            present("ConfigMap", base),
+            Expected(
+                "Deployment",
+                base,
+                (*controller, "args"),
+                ["--config=/var/cert-manager/config/config.yaml"],
+                contains=True,
+            ),
+        ]
     return expected
 
 
