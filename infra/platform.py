@@ -404,7 +404,9 @@ class EnvoyGateway(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[self.release, parameters]),
         )
         gateway = _custom(
-            f"{name}-gateway", args.gateway, pulumi.ResourceOptions(parent=self, depends_on=[gateway_class_object])
+            f"{name}-gateway",
+            awaited_gateway(args.gateway, timeout=max(RELEASE_TIMEOUT_S, INGRESS_TIMING.rollout_budget(args.replicas))),
+            pulumi.ResourceOptions(parent=self, depends_on=[gateway_class_object]),
         )
         # The proxies' Service, named in the EnvoyProxy; read back once the Gateway exists and its NLB is known.
         service = k8s.core.v1.Service.get(
@@ -414,6 +416,22 @@ class EnvoyGateway(pulumi.ComponentResource):
         )
         self.hostname = service.status.apply(load_balancer_hostname)
         self.register_outputs({"hostname": self.hostname, "gatewayClass": class_name})
+
+
+def awaited_gateway(gateway: Mapping[str, Any], *, timeout: int) -> dict[str, Any]:
+    """The Gateway with Pulumi's await on its `Programmed` condition: Envoy Gateway creates the proxies and their
+    Service only after the Gateway, so the NLB hostname can be read once it is programmed, not before.
+
+    pulumi/pulumi-kubernetes v4.32.0 provider/pkg/metadata/overrides.go `ReadyCondition` ("pulumi.com/waitFor"
+    `condition=…`; "pulumi.com/timeoutSeconds"); Gateway API v1.5.1 GatewayConditionProgrammed.
+    """
+    metadata = gateway["metadata"]
+    annotations = {
+        **metadata.get("annotations", {}),
+        "pulumi.com/waitFor": "condition=Programmed",
+        "pulumi.com/timeoutSeconds": str(timeout),
+    }
+    return {**gateway, "metadata": {**metadata, "annotations": annotations}}
 
 
 def _custom(name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:

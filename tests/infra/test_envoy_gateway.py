@@ -192,3 +192,12 @@ def test_the_gateway_comes_from_the_contract() -> None:
         tls_cluster_issuer="letsencrypt-staging",
     )
     assert gateway_api.gateway(stable_route(settings))["spec"]["gatewayClassName"] == "envoy-gateway"
+
+
+def test_the_nlb_is_read_only_once_the_gateway_is_programmed(run_program: Callable[..., Run]) -> None:
+    # Envoy Gateway creates the proxies' Service after the Gateway: reading it earlier would find none.
+    gateway = run_program("int", {"router": "gateway-api"}).graph.one(GATEWAY)
+    annotations = gateway.inputs["metadata"]["annotations"]
+    assert annotations["pulumi.com/waitFor"] == "condition=Programmed"
+    assert int(annotations["pulumi.com/timeoutSeconds"]) >= INGRESS_TIMING.rollout_budget(2)
+    assert annotations["cert-manager.io/cluster-issuer"]  # the contract's annotation is kept
