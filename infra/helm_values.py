@@ -7,6 +7,7 @@ nginx uses the same ones — so they are never written here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,7 +239,7 @@ webhook-deployment.yaml, cainjector-deployment.yaml; `cert-manager.name`, `webho
 templates/_helpers.tpl)."""
 
 
-def cert_manager_values() -> dict[str, Any]:
+def cert_manager_values(*, gateway_api: bool = False) -> dict[str, Any]:
     """Values for the cert-manager chart: CRDs managed by the chart, two spread replicas of each part, each budgeted.
 
     Keys from cert-manager/cert-manager v1.21.1 deploy/charts/cert-manager/values.yaml; its values.schema.json
@@ -261,12 +262,36 @@ def cert_manager_values() -> dict[str, Any]:
         "webhook": part(CERT_MANAGER_LABELS["webhook"]),
         "cainjector": part(CERT_MANAGER_LABELS["cainjector"]),
         "prometheus": {"enabled": True},  # the chart's default: metrics port and scrape annotations
+        # gateway-api: the gateway-shim keeps a Certificate for each annotated Gateway's HTTPS listener, and
+        # HTTP-01 solvers may create HTTPRoutes. v1.21.1 pkg/apis/config/controller/v1alpha1/types.go
+        # `gatewayAPI.enabled` (the older `enableGatewayAPI` is deprecated there); values.yaml documents it under
+        # `config`, whose schema is an open object; ExperimentalGatewayAPISupport is on by default since v1.15.
+        **({"config": GATEWAY_API_CONTROLLER_CONFIG} if gateway_api else {}),
     }
 
 
-def cluster_issuer(*, acme_server: str, email: str, ingress_class: str) -> dict[str, Any]:
-    """A cert-manager ClusterIssuer for Let's Encrypt answering HTTP-01 challenges through the ingress."""
+GATEWAY_API_CONTROLLER_CONFIG = {
+    "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+    "kind": "ControllerConfiguration",
+    "gatewayAPI": {"enabled": True},
+}
+"""cert-manager's controller configuration with its Gateway API support on (rendered into the chart's ConfigMap)."""
+
+
+def cluster_issuer(
+    *, acme_server: str, email: str, ingress_class: str, gateway_listener: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A cert-manager ClusterIssuer for Let's Encrypt answering HTTP-01 challenges through the ingress.
+
+    With `gateway_listener` (a Gateway API parentRef), the challenge is answered by an HTTPRoute cert-manager
+    attaches to that listener instead (v1.21.1 pkg/apis/acme/v1/types_issuer.go `gatewayHTTPRoute.parentRefs`).
+    """
     name = issuer_name(acme_server)
+    solver = (
+        {"gatewayHTTPRoute": {"parentRefs": [dict(gateway_listener)]}}
+        if gateway_listener is not None
+        else {"ingress": {"ingressClassName": ingress_class}}
+    )
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "ClusterIssuer",
@@ -276,7 +301,7 @@ def cluster_issuer(*, acme_server: str, email: str, ingress_class: str) -> dict[
                 "server": LETS_ENCRYPT_SERVERS[acme_server],
                 "email": email,
                 "privateKeySecretRef": {"name": f"{name}-account-key"},
-                "solvers": [{"http01": {"ingress": {"ingressClassName": ingress_class}}}],
+                "solvers": [{"http01": solver}],
             }
         },
     }

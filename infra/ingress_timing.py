@@ -17,7 +17,15 @@ When a controller pod starts terminating, two things begin at the same moment:
     t = termination_grace      the kubelet's SIGKILL; never reached in the usual case
 
 So the pod keeps *accepting* for as long as the NLB may still send it new connections, then drains, then
-exits, and the NLB's own cut comes only after nginx is done. `problems()` names every broken relation;
+exits, and the NLB's own cut comes only after nginx is done.
+
+Envoy Gateway's proxies (router `gateway-api`) go through the same NLB sequence with Envoy's own stop
+(envoyproxy/gateway v1.8.3 internal/cmd/envoy/shutdown_manager.go `Shutdown`): the preStop starts a drain at
+t = 0 — Envoy keeps accepting and asks clients to close (`Connection: close`, GOAWAY) — and Envoy exits at
+the first moment after `envoy_min_drain` with no connection open, at `envoy_drain_timeout` at the latest.
+The NLB health-checks the traffic port (TCP), which answers until Envoy exits, so nothing is cut early.
+
+`problems()` names every broken relation;
 tests/infra/test_ingress_timing.py asserts each one and that a violating value is refused. No Pulumi import:
 infra/helm_values.py renders these into the charts' values, and the local environment (HAProxy standing in
 for the NLB) takes `LOCAL_INGRESS_TIMING`, the same relations at a human scale.
@@ -37,6 +45,8 @@ AWS_HEALTH_CHECK_TIMEOUT = (2, 120)
 AWS_HEALTH_CHECK_THRESHOLD = (2, 10)
 AWS_DEREGISTRATION_DELAY = (0, 3600)
 AWS_UNHEALTHY_DRAINING_INTERVAL = (0, 360000)
+ENVOY_GATEWAY_GRACE_OVER_DRAIN = 300
+"""Seconds Envoy Gateway v1.8.3 adds to `shutdown.drainTimeout` for the proxy pod's grace (resource_provider.go)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +82,12 @@ class IngressTiming:
     """Slack between the controller's own exit and the kubelet's SIGKILL."""
     deregistration_delay: float = 165
     """Target group `deregistration_delay.timeout_seconds`; the NLB resets what is left at its end."""
+    envoy_min_drain: float = 130
+    """EnvoyProxy `shutdown.minDrainDuration`: Envoy never exits before it, however idle — it covers the NLB's
+    last new connection (≥ controller_reaction + deregistration_propagation, like pre_stop)."""
+    envoy_drain_timeout: float = 165
+    """EnvoyProxy `shutdown.drainTimeout`: Envoy exits at it whatever is still open; ≥ envoy_min_drain + drain,
+    so a request that arrives on the NLB's last new connection may still finish."""
     target_registration: float = 180
     """From RegisterTargets until the NLB starts health-checking a new IP target (reported 90–180 s,
     kubernetes-sigs/aws-load-balancer-controller#1834); only rollout budgets use it."""
@@ -91,6 +107,13 @@ class IngressTiming:
         """Controller pod's terminationGracePeriodSeconds: preStop counts against it, then the controller's stop."""
         # 185 s = preStop 130 + shutdown grace 5 + drain 30 + post-shutdown 10 + margin 10 (defaults)
         return self.nginx_done + self.post_shutdown_grace + self.shutdown_margin
+
+    @property
+    def envoy_termination_grace(self) -> float:
+        """The Envoy pod's terminationGracePeriodSeconds as Envoy Gateway sets it: drainTimeout + 300 s
+        (envoyproxy/gateway v1.8.3 internal/infrastructure/kubernetes/proxy/resource_provider.go
+        `expectedTerminationGracePeriodSeconds`; the EnvoyProxy API has no field for it)."""
+        return self.envoy_drain_timeout + ENVOY_GATEWAY_GRACE_OVER_DRAIN
 
     @property
     def unhealthy_detection(self) -> float:
@@ -143,6 +166,30 @@ class IngressTiming:
             )
         return found
 
+    def envoy_problems(self) -> list[str]:
+        """Every broken relation of Envoy's drain (router `gateway-api`) to the NLB's numbers; empty when sound.
+
+        Apart from `problems()`: only stacks whose proxies are Envoy need them; tuning nginx alone never trips them.
+        """
+        found: list[str] = []
+        last_new_connection = self.controller_reaction + self.deregistration_propagation
+        if self.envoy_min_drain < last_new_connection:
+            found.append(
+                f"ingress_timing.envoy_min_drain ({self.envoy_min_drain} s) must be ≥ controller_reaction + "
+                f"deregistration_propagation ({last_new_connection} s), or Envoy exits while the NLB still sends to it"
+            )
+        if self.envoy_drain_timeout < self.envoy_min_drain + self.drain:
+            found.append(
+                f"ingress_timing.envoy_drain_timeout ({self.envoy_drain_timeout} s) must be ≥ envoy_min_drain + drain "
+                f"({self.envoy_min_drain + self.drain} s), or a request on the NLB's last new connection is cut"
+            )
+        if self.deregistration_delay < self.envoy_drain_timeout:
+            found.append(
+                f"ingress_timing.deregistration_delay ({self.deregistration_delay} s) must be ≥ envoy_drain_timeout "
+                f"({self.envoy_drain_timeout} s), or the NLB resets requests Envoy is still finishing"
+            )
+        return found
+
     def aws_problems(self) -> list[str]:
         """What the AWS API would refuse: the NLB's bounds, and whole seconds everywhere Kubernetes or AWS reads."""
         found = self.problems()
@@ -172,6 +219,7 @@ def whole_seconds(value: float, name: str) -> int:
 
 
 # EKS: preStop 130 = reaction 10 + propagation 120; deregistration delay 165 = 130 + 5 + 30; grace 185.
+# Envoy: min drain 130 = 10 + 120; drain timeout 165 ≥ 130 + 30 and ≤ the deregistration delay 165; grace 465.
 INGRESS_TIMING = IngressTiming()
 
 # The local environment (HAProxy for the NLB, the same controller sequence): the same relations in seconds
@@ -189,5 +237,7 @@ LOCAL_INGRESS_TIMING = IngressTiming(
     post_shutdown_grace=0.5,
     shutdown_margin=1,
     deregistration_delay=6,
+    envoy_min_drain=2.5,
+    envoy_drain_timeout=6,
     target_registration=0.5,
 )

@@ -1,4 +1,4 @@
-"""Cluster platform: ingress-nginx behind an AWS NLB, cert-manager with Let's Encrypt ClusterIssuers, metrics-server.
+"""Cluster platform: the router behind an AWS NLB, cert-manager with Let's Encrypt ClusterIssuers, metrics-server.
 
 All charts install through `helm.v3.Release`, which runs Helm itself (hooks included: ingress-nginx's
 admission-webhook jobs and cert-manager's startup check are hooks that `helm.v4.Chart` would skip).
@@ -11,8 +11,9 @@ Example::
     metrics = MetricsServer("prd", MetricsServerArgs(replicas=2), opts=on_cluster)  # HPAs read CPU from it
     ingress.hostname            # the NLB's DNS name, for the Route53 record
 
-ingress-nginx is retired upstream (no fixes after March 2026). Everything routing-specific sits in
-IngressController, so replacing it (e.g. by a Gateway API implementation) touches this file only.
+ingress-nginx is retired upstream (no fixes after March 2026). Each router has one platform component here:
+IngressController (router `ingress-nginx`) and EnvoyGateway (router `gateway-api`, Envoy Gateway with its
+GatewayClass, EnvoyProxy and the app's Gateway); `router_platform` builds the one the settings' Args are for.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.envoy_gateway import (
+    ENVOY_GATEWAY_CHART,
+    ENVOY_GATEWAY_RELEASE,
+    PROXY_SERVICE,
+    envoy_gateway_values,
+    envoy_proxy,
+    gateway_class,
+)
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
@@ -155,8 +164,9 @@ def load_balancer_hostname(status: k8s.core.v1.outputs.ServiceStatus | None) -> 
     ingress = status.load_balancer.ingress if status and status.load_balancer else None
     if not ingress or not ingress[0].hostname:
         raise pulumi.RunError(
-            "ingress-nginx's Service has no load balancer hostname yet; check the Service's events "
-            "(`kubectl -n ingress-nginx describe service ingress-nginx-controller`) and run `pulumi up` again"
+            "the router's Service has no load balancer hostname yet; check the Service's events (ingress-nginx: "
+            "`kubectl -n ingress-nginx describe service ingress-nginx-controller`; Envoy Gateway: "
+            f"`kubectl -n envoy-gateway-system describe service {PROXY_SERVICE}`) and run `pulumi up` again"
         )
     return str(ingress[0].hostname)
 
@@ -171,6 +181,10 @@ class CertIssuersArgs:
     """IngressClass that answers HTTP-01 challenges."""
     namespace: str = "cert-manager"
     """Namespace of cert-manager."""
+    gateway_listener: Mapping[str, Any] | None = None
+    """A Gateway listener (parentRef) that answers HTTP-01 through an HTTPRoute; None: the IngressClass answers."""
+    gateway_api_crds: pulumi.Resource | None = None
+    """The release that installs the Gateway API CRDs, which cert-manager's Gateway API support needs at start."""
 
 
 class CertIssuers(pulumi.ComponentResource):
@@ -188,13 +202,19 @@ class CertIssuers(pulumi.ComponentResource):
             CERT_MANAGER_CHART,
             release_name="cert-manager",
             namespace=namespace,
-            values=cert_manager_values(),
+            values=cert_manager_values(gateway_api=args.gateway_listener is not None),
             parent=self,
+            depends_on=[args.gateway_api_crds] if args.gateway_api_crds else (),
         )
         self.issuer_names = {}
         issuers: list[pulumi.Resource] = []
         for server in LETS_ENCRYPT_SERVERS:
-            manifest = cluster_issuer(acme_server=server, email=args.acme_email, ingress_class=args.ingress_class)
+            manifest = cluster_issuer(
+                acme_server=server,
+                email=args.acme_email,
+                ingress_class=args.ingress_class,
+                gateway_listener=args.gateway_listener,
+            )
             issuers.append(
                 k8s.apiextensions.CustomResource(
                     f"{name}-{issuer_name(server)}",
@@ -334,3 +354,108 @@ def irsa_trust_policy(*, provider_arn: str, issuer: str, subject: str) -> str:
             ],
         }
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvoyGatewayArgs:
+    """How Envoy Gateway, the Gateway API router (`router: gateway-api`), runs."""
+
+    gateway: Mapping[str, Any]
+    """The app's Gateway (app/contract/routers/gateway_api.py `gateway`): its class, namespace and listeners."""
+    replicas: int = 2
+    """Envoy proxy pods; ≥ 2 so one keeps serving while another drains or its node is replaced."""
+    load_balancer_controller: pulumi.Resource | None = None
+    """The AWS Load Balancer Controller's release: it must run (its webhook, its NLB) before the proxies' Service."""
+
+
+class EnvoyGateway(pulumi.ComponentResource):
+    """Envoy Gateway with its GatewayClass, the EnvoyProxy (NLB, drain, spread, PDB) and the app's Gateway."""
+
+    release: k8s.helm.v3.Release
+    hostname: pulumi.Output[str]
+    namespace: str
+
+    def __init__(self, name: str, args: EnvoyGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:EnvoyGateway", name, None, opts)
+        metadata = args.gateway["metadata"]
+        self.namespace = metadata["namespace"]
+        class_name = args.gateway["spec"]["gatewayClassName"]
+        # The readiness-gate label, as for ingress-nginx: a new proxy is Ready only once its NLB target is healthy.
+        namespace = _namespace(
+            f"{name}-envoy-gateway-namespace", self.namespace, "baseline", self, READINESS_GATE_LABEL
+        )
+        self.release = _release(
+            f"{name}-envoy-gateway",
+            ENVOY_GATEWAY_CHART,
+            release_name=ENVOY_GATEWAY_RELEASE,
+            namespace=namespace,
+            values=envoy_gateway_values(),
+            parent=self,
+            depends_on=[args.load_balancer_controller] if args.load_balancer_controller else (),
+        )
+        after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.release])  # its CRDs and webhook
+        proxy = envoy_proxy(
+            name=class_name, namespace=self.namespace, replicas=args.replicas, gateway_name=metadata["name"]
+        )
+        parameters = _custom(f"{name}-envoy-proxy", proxy, after_release)
+        gateway_class_object = _custom(
+            f"{name}-gateway-class",
+            gateway_class(name=class_name, envoy_proxy_name=class_name, envoy_proxy_namespace=self.namespace),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.release, parameters]),
+        )
+        gateway = _custom(
+            f"{name}-gateway",
+            awaited_gateway(args.gateway, timeout=max(RELEASE_TIMEOUT_S, INGRESS_TIMING.rollout_budget(args.replicas))),
+            pulumi.ResourceOptions(parent=self, depends_on=[gateway_class_object]),
+        )
+        # The proxies' Service, named in the EnvoyProxy; read back once the Gateway exists and its NLB is known.
+        service = k8s.core.v1.Service.get(
+            f"{name}-envoy-service",
+            f"{self.namespace}/{PROXY_SERVICE}",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+        )
+        self.hostname = service.status.apply(load_balancer_hostname)
+        self.register_outputs({"hostname": self.hostname, "gatewayClass": class_name})
+
+
+def awaited_gateway(gateway: Mapping[str, Any], *, timeout: int) -> dict[str, Any]:
+    """The Gateway with Pulumi's await on its `Programmed` condition: Envoy Gateway creates the proxies and their
+    Service only after the Gateway, so the NLB hostname can be read once it is programmed, not before.
+
+    pulumi/pulumi-kubernetes v4.32.0 provider/pkg/metadata/overrides.go `ReadyCondition` ("pulumi.com/waitFor"
+    `condition=…`; "pulumi.com/timeoutSeconds"); Gateway API v1.5.1 GatewayConditionProgrammed.
+    """
+    metadata = gateway["metadata"]
+    annotations = {
+        **metadata.get("annotations", {}),
+        "pulumi.com/waitFor": "condition=Programmed",
+        "pulumi.com/timeoutSeconds": str(timeout),
+    }
+    return {**gateway, "metadata": {**metadata, "annotations": annotations}}
+
+
+def _custom(name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """A custom resource from a rendered manifest, as it is."""
+    extra = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind", "metadata")}
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        opts=opts,
+        **extra,
+    )
+
+
+RouterArgs = IngressControllerArgs | EnvoyGatewayArgs
+"""The Args of every router's platform component (stacks/settings.py `router_args` picks one by the setting)."""
+
+
+def router_platform(
+    name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None
+) -> IngressController | EnvoyGateway:
+    """The platform component the Args are for: each router's serves its routes behind the NLB, with `.release`
+    (what the app waits for) and `.hostname` (the NLB, for the DNS record)."""
+    if isinstance(args, EnvoyGatewayArgs):
+        return EnvoyGateway(name, args, opts)
+    return IngressController(name, args, opts)

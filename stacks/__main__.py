@@ -8,7 +8,7 @@ from infra.ci_access import CiAccess
 from infra.cluster import Cluster, require_api_access
 from infra.dns import Dns
 from infra.network import Network
-from infra.platform import CertIssuers, IngressController, LoadBalancerController, MetricsServer
+from infra.platform import CertIssuers, LoadBalancerController, MetricsServer, router_platform
 from infra.registry import EcrImages, ImageRegistry
 from infra.smoke_test import SmokeTest, smoke_test_args
 from infra.stack_outputs import OwnStackOutputs
@@ -26,17 +26,17 @@ require_api_access(env, admin_roles=settings.cluster.admin_roles, other_roles=se
 network = Network(env, settings.network_args())
 cluster = Cluster(env, settings.cluster_args(private_subnet_ids=network.private_subnet_ids))
 on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-load_balancers = LoadBalancerController(  # turns ingress-nginx's Service into an NLB with IP targets
+load_balancers = LoadBalancerController(  # turns the router's Service into an NLB with IP targets
     env,
     settings.load_balancer_controller_args(
         vpc_id=network.vpc_id, oidc_provider_arn=cluster.oidc_provider_arn, oidc_provider_url=cluster.oidc_provider_url
     ),
     opts=on_cluster,
 )
-ingress = IngressController(
-    env, settings.ingress_controller_args(load_balancer_controller=load_balancers.release), opts=on_cluster
+ingress = router_platform(  # ingress-nginx or Envoy Gateway, by the `router` setting
+    env, settings.router_args(load_balancer_controller=load_balancers.release), opts=on_cluster
 )
-certs = CertIssuers(env, settings.cert_issuers_args(), opts=on_cluster)
+certs = CertIssuers(env, settings.cert_issuers_args(router_release=ingress.release), opts=on_cluster)
 metrics = MetricsServer(env, settings.metrics_server_args(), opts=on_cluster)  # the HPA reads CPU from it
 dns = Dns(env, settings.dns_args(target_hostname=ingress.hostname))
 registry = ImageRegistry(env, settings.registry_args()) if settings.owns_registry else None

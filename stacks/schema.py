@@ -289,9 +289,8 @@ class StackConfig(BaseModel):
     threads: int = _contract_default(AppSettings, "threads")
     """Threads per gunicorn worker."""
     router: str = _contract_default(AppSettings, "router")
-    """What routes requests to the app, ingress-nginx (retired upstream, the default) or gateway-api (Envoy Gateway).
-    gateway-api renders its routes but its platform component is not built yet - do not deploy it (README
-    "Routing")."""
+    """What routes requests to the app, ingress-nginx (retired upstream, the default) or gateway-api (Envoy Gateway);
+    switching a running stack is a cut-over (README "Routing")."""
 
     # The release policy: CanaryPolicy (app/contract/canary.py) fields of the same name, under release/canary keys.
     strategy: Strategy = Field(_contract_default(CanaryPolicy, "strategy"), alias="releaseStrategy")

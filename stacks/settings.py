@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -31,13 +31,22 @@ from pulumi.runtime import config as runtime_config
 
 from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
+from app.contract.manifests import stable_route
+from app.contract.routers import gateway_api, ingress_nginx
 from infra.ci_access import CI_ROLE_KINDS, CiAccessArgs, ci_role_name
 from infra.ci_policy import repository_arn
 from infra.cluster import ClusterArgs
 from infra.dns import DnsArgs
 from infra.helm_values import issuer_name
 from infra.network import NetworkArgs
-from infra.platform import CertIssuersArgs, IngressControllerArgs, LoadBalancerControllerArgs, MetricsServerArgs
+from infra.platform import (
+    CertIssuersArgs,
+    EnvoyGatewayArgs,
+    IngressControllerArgs,
+    LoadBalancerControllerArgs,
+    MetricsServerArgs,
+    RouterArgs,
+)
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 from stacks.schema import (
@@ -240,6 +249,22 @@ class StackSettings:
             load_balancer_controller=load_balancer_controller,
         )
 
+    def envoy_gateway_args(self, *, load_balancer_controller: pulumi.Resource | None = None) -> EnvoyGatewayArgs:
+        """Envoy Gateway with the app's Gateway, as many proxies as ingress replicas, behind the NLB's controller."""
+        return EnvoyGatewayArgs(
+            gateway=gateway_api.gateway(stable_route(self.app)),
+            replicas=self.platform.ingress_replicas,
+            load_balancer_controller=load_balancer_controller,
+        )
+
+    def router_args(self, *, load_balancer_controller: pulumi.Resource | None = None) -> RouterArgs:
+        """The Args of the configured router's platform component (infra/platform.py `router_platform`)."""
+        by_router: dict[str, Callable[..., RouterArgs]] = {
+            ingress_nginx.ROUTER: self.ingress_controller_args,
+            gateway_api.ROUTER: self.envoy_gateway_args,
+        }
+        return by_router[self.app.router](load_balancer_controller=load_balancer_controller)
+
     def load_balancer_controller_args(
         self, *, vpc_id: pulumi.Input[str], oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.Input[str]
     ) -> LoadBalancerControllerArgs:
@@ -253,9 +278,20 @@ class StackSettings:
             tags=self.tags,
         )
 
-    def cert_issuers_args(self) -> CertIssuersArgs:
+    def cert_issuers_args(self, *, router_release: pulumi.Resource | None = None) -> CertIssuersArgs:
         """cert-manager, answering HTTP-01 challenges through the app's IngressClass."""
-        return CertIssuersArgs(acme_email=self.platform.acme_email, ingress_class=self.app.router_class)
+        gateway_listener = (  # HTTP-01 through the Gateway's plain HTTP listener
+            gateway_api.parent_ref(stable_route(self.app), gateway_api.HTTP_LISTENER)
+            if self.app.router == gateway_api.ROUTER
+            else None
+        )
+        return CertIssuersArgs(
+            acme_email=self.platform.acme_email,
+            ingress_class=self.app.router_class,
+            gateway_listener=gateway_listener,
+            # Its Gateway API support needs the CRDs, which the router's chart installs.
+            gateway_api_crds=router_release if gateway_listener is not None else None,
+        )
 
     def metrics_server_args(self) -> MetricsServerArgs:
         """metrics-server, the source of the CPU utilisation the app's HorizontalPodAutoscaler scales on."""

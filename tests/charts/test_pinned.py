@@ -22,6 +22,7 @@ import pytest
 from harness.chart_check import Expected, Release, check_release
 from harness.chart_expectations import EXPECTED
 from harness.pinned_charts import (
+    RUNS,
     StackReleases,
     as_helm_number,
     chart_dir,
@@ -173,3 +174,17 @@ def test_a_chart_is_pulled_from_its_repository_where_the_check_finds_it(chart_re
     pulled = chart_dir(root, Release(**release))
     assert (pulled / "Chart.yaml").is_file()
     assert check_release(pulled, Release(**release), kube_version="1.35") == []
+
+
+def test_the_gateway_api_variant_installs_envoy_gateway_in_place_of_ingress_nginx() -> None:
+    from infra.envoy_gateway import ENVOY_GATEWAY_CHART
+
+    found = stack_releases("prd-gateway-api")
+    charts = {(r.chart, r.version) for r in found.releases}
+    assert (ENVOY_GATEWAY_CHART.name, ENVOY_GATEWAY_CHART.version) in charts
+    assert (INGRESS_NGINX_CHART.name, INGRESS_NGINX_CHART.version) not in charts
+    by_chart = {r.chart_name: r for r in found.releases}
+    assert by_chart["gateway-helm"].namespace == "envoy-gateway-system"
+    assert by_chart["cert-manager"].values["config"]["gatewayAPI"] == {"enabled": True}
+    assert EXPECTED["gateway-helm"](by_chart["gateway-helm"])
+    assert "prd-gateway-api" in RUNS

@@ -140,6 +140,21 @@ def cert_manager(release: Release) -> list[Expected | DrainSafe]:
         ]
         if part["podDisruptionBudget"]["enabled"]:
             expected += budget(name, part["podDisruptionBudget"])
+    if values.get("config"):
+        # Router gateway-api: the controller reads our configuration (Gateway API support) from the chart's
+        # ConfigMap; v1.21.1 templates/controller-config.yaml and deployment.yaml (`--config`, container
+        # "<chart>-controller").
+        controller = (*POD, "containers", Named(f"{release.chart_name}-controller"))
+        expected += [
+            present("ConfigMap", base),
+            Expected(
+                "Deployment",
+                base,
+                (*controller, "args"),
+                ["--config=/var/cert-manager/config/config.yaml"],
+                contains=True,
+            ),
+        ]
     return expected
 
 
@@ -194,7 +209,40 @@ def aws_load_balancer_controller(release: Release) -> list[Expected | DrainSafe]
     ]
 
 
+GATEWAY_API_CRDS = (
+    "gatewayclasses.gateway.networking.k8s.io",  # infra/platform.py EnvoyGateway creates one
+    "gateways.gateway.networking.k8s.io",
+    "httproutes.gateway.networking.k8s.io",  # the app's routes and cert-manager's HTTP-01 solver route
+    "envoyproxies.gateway.envoyproxy.io",  # the GatewayClass's parameters
+    "backendtrafficpolicies.gateway.envoyproxy.io",  # the app's retries and timeouts
+)
+"""The custom resources router gateway-api creates, which the chart's `crds` subchart installs."""
+
+
+def gateway_helm(release: Release) -> list[Expected | DrainSafe]:
+    """Envoy Gateway's controller: replicas, spread, its PDB and the CRDs the Gateway API router needs."""
+    values = release.values
+    deployment = values["deployment"]
+    # envoyproxy/gateway v1.8.3 templates/envoy-gateway-deployment.yaml and -poddisruptionbudget.yaml: both are
+    # named "envoy-gateway" whatever the release.
+    name = "envoy-gateway"
+    expected: list[Expected | DrainSafe] = [
+        Expected("Deployment", name, ("spec", "replicas"), deployment["replicas"]),
+        Expected(
+            "Deployment", name, (*POD, "topologySpreadConstraints"), deployment["pod"]["topologySpreadConstraints"]
+        ),
+        Expected("Deployment", name, POD_LABELS, _selected_labels(deployment["pod"]), contains=True),
+        *budget(name, values["podDisruptionBudget"]),
+        # It serves the proxies' configuration: a new proxy pod (a drain's replacement) waits for one.
+        DrainSafe(name, "Envoy Gateway controller"),
+    ]
+    if values["crds"]["enabled"]:
+        expected += [present("CustomResourceDefinition", crd) for crd in GATEWAY_API_CRDS]
+    return expected
+
+
 EXPECTED: dict[str, Callable[[Release], list[Expected | DrainSafe]]] = {
+    "gateway-helm": gateway_helm,
     "aws-load-balancer-controller": aws_load_balancer_controller,
     "ingress-nginx": ingress_nginx,
     "cert-manager": cert_manager,

@@ -12,7 +12,10 @@ CI runs both (`.ci/charts`, job "charts" in .github/workflows/ci.yml). Without t
 charts' sources from their repositories at the pinned tags, laid out as `pull` leaves them, e.g.
 `git -C ingress-nginx archive helm-chart-4.15.1 charts/ingress-nginx | tar -x` moved to
 DIR/ingress-nginx-4.15.1/ingress-nginx. cert-manager's source Chart.yaml says version v0.0.0 (its release
-tool fills it in): set `version` and `appVersion` to v1.21.1 in that copy, never in a repository.
+tool fills it in): set `version` and `appVersion` to v1.21.1 in that copy, never in a repository. Envoy Gateway's
+likewise (charts/gateway-helm, v0.0.0-latest), and its release writes values.yaml from values.tmpl.yaml
+(v1.8.3 tools/make/helm.mk: envsubst with GatewayImage=docker.io/envoyproxy/gateway:v1.8.3 and
+GatewayImagePullPolicy=IfNotPresent): do the same in the copy, DIR/gateway-helm-v1.8.3/gateway-helm.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from harness.chart_expectations import EXPECTED
 from harness.mocked_stack import run_stack
 from harness.project_files import stack_names
 
+VARIANTS = {"prd-gateway-api": ("prd", {"router": "gateway-api"})}
+"""Settings no committed stack uses yet, on a real stack's file: prd with router gateway-api (Envoy Gateway)."""
+RUNS = (*stack_names(), *VARIANTS)
+"""Everything `check` renders by default: each stack, then each variant."""
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"
 IMAGE_TAG = "v1.2.3"
@@ -57,8 +64,9 @@ def as_helm_number(value: Any) -> Any:
 
 def stack_releases(stack: str) -> StackReleases:
     """The releases `pulumi up -s <stack>` would install, read from the program's own run under mocks."""
+    base, overrides = VARIANTS.get(stack, (stack, {}))
     # The committed stack files still hold Pulumi.yaml's placeholder domain; the charts don't depend on it.
-    graph = run_stack(stack, {"imageTag": IMAGE_TAG}, allow_placeholders=True)
+    graph = run_stack(base, {"imageTag": IMAGE_TAG, **overrides}, allow_placeholders=True)
     releases = tuple(
         Release(
             chart=r.inputs["chart"],
@@ -138,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.pinned_charts", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("pull", "check"))
     parser.add_argument("directory", type=Path, help="where the charts are unpacked, DIR/<chart>-<version>/<chart>")
-    parser.add_argument("--stack", action="append", choices=stack_names(), help="only these stacks (default: all)")
+    parser.add_argument("--stack", action="append", choices=RUNS, help="only these stacks (default: all)")
     args = parser.parse_args(argv)
-    stacks = [stack_releases(stack) for stack in args.stack or stack_names()]
+    stacks = [stack_releases(stack) for stack in args.stack or RUNS]
     if args.action == "pull":
         for directory in pull(args.directory, charts_to_pull(stacks)):
             print(f"pulled {directory}")

@@ -110,3 +110,42 @@ def test_whole_seconds_refuses_a_fraction_instead_of_rounding() -> None:
     assert whole_seconds(130.0, "pre_stop") == 130
     with pytest.raises(ValueError, match=r"pre_stop is 2\.5 s"):
         whole_seconds(2.5, "pre_stop")
+
+
+@pytest.mark.parametrize("timing", PROFILES)
+def test_both_profiles_are_sound_for_envoy(timing: IngressTiming) -> None:
+    assert timing.envoy_problems() == []
+
+
+@pytest.mark.parametrize("timing", PROFILES)
+def test_envoy_keeps_serving_until_the_nlb_has_stopped_sending(timing: IngressTiming) -> None:
+    # Envoy exits at the first idle moment after minDrainDuration: not before the NLB's last new connection.
+    assert timing.envoy_min_drain >= timing.controller_reaction + timing.deregistration_propagation
+
+
+@pytest.mark.parametrize("timing", PROFILES)
+def test_envoy_finishes_before_the_nlb_cuts(timing: IngressTiming) -> None:
+    # A request on the NLB's last new connection has `drain` to finish; the NLB's reset comes after drainTimeout.
+    assert timing.envoy_drain_timeout >= timing.envoy_min_drain + timing.drain
+    assert timing.deregistration_delay >= timing.envoy_drain_timeout
+    assert timing.envoy_termination_grace > timing.envoy_drain_timeout
+
+
+def test_the_envoy_arithmetic_of_the_comments() -> None:
+    assert INGRESS_TIMING.envoy_min_drain == 10 + 120
+    assert INGRESS_TIMING.envoy_drain_timeout == 165 == INGRESS_TIMING.deregistration_delay
+    assert INGRESS_TIMING.envoy_termination_grace == 165 + 300
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        ({"envoy_min_drain": 100}, "envoy_min_drain"),
+        ({"envoy_drain_timeout": 150}, "envoy_drain_timeout"),
+        ({"envoy_drain_timeout": 170, "deregistration_delay": 168}, "envoy_drain_timeout"),
+    ],
+)
+def test_a_broken_envoy_relation_is_named(broken: dict[str, float], field: str) -> None:
+    timing = dataclasses.replace(INGRESS_TIMING, **broken)
+    assert any(field in p for p in timing.envoy_problems())
+    assert timing.problems() == []  # nginx's own sequence is unaffected

@@ -25,7 +25,13 @@ OPERATOR_SETTINGS = {
 # Each stack file as released, and prd in the middle of a canary release (a second Deployment, Service,
 # NetworkPolicy and Ingress).
 SHAPES = {stack: (stack, OPERATOR_SETTINGS) for stack in stack_names()} | {
-    "prd-canary": ("prd", {**OPERATOR_SETTINGS, "releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG})
+    "prd-canary": ("prd", {**OPERATOR_SETTINGS, "releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG}),
+    # router gateway-api: Envoy Gateway's platform and the app's HTTPRoutes, stable and during a canary step.
+    "prd-gateway-api": ("prd", {**OPERATOR_SETTINGS, "router": "gateway-api"}),
+    "prd-gateway-api-canary": (
+        "prd",
+        {**OPERATOR_SETTINGS, "router": "gateway-api", "releaseStrategy": "canary", "canaryTag": NEXT_RELEASE_TAG},
+    ),
 }
 
 ViolationsOf = Callable[[str], list[Violation]]

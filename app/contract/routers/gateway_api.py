@@ -30,6 +30,8 @@ REDIRECT_SUFFIX = "-https-redirect"
 # started. Envoy's `connect-failure` and `reset-before-request` are the two triggers that never resend a request
 # a pod may have acted on (retry_types.go TriggerEnum); 5xx answers are real failures, as with ingress-nginx.
 RETRY_TRIGGERS = ("connect-failure", "reset-before-request")
+REDIRECT_STATUS = 308
+"""HTTP → HTTPS redirect status, as ingress-nginx's (controller-v1.15.1 `http-redirect-code` default 308)."""
 
 
 def _seconds(value: int) -> str:
@@ -93,7 +95,9 @@ def http_route(route: Route, split: CanarySplit | None) -> Manifest:
 def https_redirect(route: Route) -> Manifest:
     """Plain HTTP answered with a redirect to HTTPS, as ingress-nginx does for an Ingress with TLS.
 
-    301: the standard channel's RequestRedirect allows 301 and 302 only (ingress-nginx answers 308).
+    308, as ingress-nginx answers (its `http-redirect-code` default): the method and body are kept. Gateway API
+    v1.5.1 allows 301, 302, 303, 307 and 308 (apis/v1/httproute_types.go HTTPRequestRedirectFilter.StatusCode),
+    and Envoy Gateway v1.8.3 accepts each (internal/utils/http/http.go SupportedRedirectCodes).
     cert-manager's HTTP-01 solver route matches its exact challenge path, more specific than this `/`.
     """
     return {
@@ -110,7 +114,12 @@ def https_redirect(route: Route) -> Manifest:
             "rules": [
                 {
                     "matches": [_path_prefix_root()],
-                    "filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}],
+                    "filters": [
+                        {
+                            "type": "RequestRedirect",
+                            "requestRedirect": {"scheme": "https", "statusCode": REDIRECT_STATUS},
+                        }
+                    ],
                 }
             ],
         },
