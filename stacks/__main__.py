@@ -14,8 +14,9 @@ from infra.canary import Canary, CanaryArgs, release_output
 from infra.ci_access import CiAccess
 from infra.cluster import Cluster, require_api_access
 from infra.dns import Dns
+from infra.monitoring import AppMonitoring, AppMonitoringArgs
 from infra.network import Network
-from infra.platform import CertIssuers, IngressController, LoadBalancerController, MetricsServer
+from infra.platform import CertIssuers, IngressController, LoadBalancerController, MetricsServer, Monitoring
 from infra.registry import EcrImages, ImageRegistry
 from infra.smoke_test import SmokeTest, smoke_test_args
 from infra.stack_outputs import OwnStackOutputs
@@ -40,8 +41,11 @@ load_balancers = LoadBalancerController(  # turns ingress-nginx's Service into a
     ),
     opts=on_cluster,
 )
+monitoring = Monitoring(env, settings.monitoring_args(), opts=on_cluster)  # Prometheus, Alertmanager, Grafana
 ingress = IngressController(
-    env, settings.ingress_controller_args(load_balancer_controller=load_balancers.release), opts=on_cluster
+    env,
+    settings.ingress_controller_args(load_balancer_controller=load_balancers.release, monitoring=monitoring.release),
+    opts=on_cluster,
 )
 certs = CertIssuers(env, settings.cert_issuers_args(), opts=on_cluster)
 metrics = MetricsServer(env, settings.metrics_server_args(), opts=on_cluster)  # the HPA reads CPU from it
@@ -68,6 +72,13 @@ else:
             depends_on=[ingress.release, *certs.resources, metrics.release, dns],  # the app waits for the platform
             split=canary_split(settings.app, step, policy) if step else None,  # routers that weight stable routes
         ),
+    )
+    AppMonitoring(  # what Prometheus scrapes and alerts on, and the release dashboard
+        f"{env}-observability",
+        AppMonitoringArgs(
+            app=settings.app, monitoring_namespace=monitoring.namespace, monitoring_release=monitoring.release
+        ),
+        opts=on_cluster,
     )
     canary = None
     if step is not None:  # README "Canary releases"

@@ -37,7 +37,13 @@ from infra.cluster import ClusterArgs
 from infra.dns import DnsArgs
 from infra.helm_values import issuer_name
 from infra.network import NetworkArgs
-from infra.platform import CertIssuersArgs, IngressControllerArgs, LoadBalancerControllerArgs, MetricsServerArgs
+from infra.platform import (
+    CertIssuersArgs,
+    IngressControllerArgs,
+    LoadBalancerControllerArgs,
+    MetricsServerArgs,
+    MonitoringArgs,
+)
 from infra.registry import ImageRegistryArgs, is_managed_here
 from infra.tags import resource_tags, tag_problems
 from stacks.schema import (
@@ -134,6 +140,8 @@ class PlatformSettings:
     """Contact address Let's Encrypt writes to about expiring certificates."""
     acme_server: str
     """`staging` or `production` Let's Encrypt: which ClusterIssuer signs the app's certificate."""
+    chat_webhook: str = dataclasses.field(default="", repr=False)  # a secret: never in a repr or a traceback
+    """Where Alertmanager posts alerts (a secret); empty keeps them in Alertmanager."""
 
     @property
     def cluster_issuer(self) -> str:
@@ -230,7 +238,7 @@ class StackSettings:
         )
 
     def ingress_controller_args(
-        self, *, load_balancer_controller: pulumi.Resource | None = None
+        self, *, load_balancer_controller: pulumi.Resource | None = None, monitoring: pulumi.Resource | None = None
     ) -> IngressControllerArgs:
         """ingress-nginx, serving the app's IngressClass and namespace, behind the NLB's controller."""
         return IngressControllerArgs(
@@ -238,6 +246,7 @@ class StackSettings:
             ingress_class=self.app.router_class,
             namespace=self.app.router_namespace,
             load_balancer_controller=load_balancer_controller,
+            monitoring=monitoring,
         )
 
     def load_balancer_controller_args(
@@ -260,6 +269,11 @@ class StackSettings:
     def metrics_server_args(self) -> MetricsServerArgs:
         """metrics-server, the source of the CPU utilisation the app's HorizontalPodAutoscaler scales on."""
         return MetricsServerArgs(replicas=self.platform.metrics_server_replicas)
+
+    def monitoring_args(self) -> MonitoringArgs:
+        """The metrics stack; the chat webhook as a Pulumi secret, so state and previews never show it."""
+        webhook = self.platform.chat_webhook
+        return MonitoringArgs(chat_webhook_url=pulumi.Output.secret(webhook) if webhook else None)
 
     def dns_args(self, *, target_hostname: pulumi.Input[str]) -> DnsArgs:
         """The app's host name, pointing at the ingress load balancer."""
@@ -376,6 +390,7 @@ def _settings(
             metrics_server_replicas=config.metrics_server_replicas,
             acme_email=config.acme_email,
             acme_server=config.acme_server,
+            chat_webhook=config.alert_chat_webhook,
         ),
         dns=DnsSettings(domain=config.domain, host=f"{config.host_prefix}.{config.domain}"),
         app=app,
