@@ -13,6 +13,9 @@ charts' sources from their repositories at the pinned tags, laid out as `pull` l
 `git -C ingress-nginx archive helm-chart-4.15.1 charts/ingress-nginx | tar -x` moved to
 DIR/ingress-nginx-4.15.1/ingress-nginx. cert-manager's source Chart.yaml says version v0.0.0 (its release
 tool fills it in): set `version` and `appVersion` to v1.21.1 in that copy, never in a repository.
+kube-prometheus-stack's source keeps its `crds` subchart in charts/; add its other enabled dependencies
+(Chart.yaml) from their own tags: prometheus-community/helm-charts kube-state-metrics-8.4.0 and
+prometheus-node-exporter-4.56.1, grafana-community/helm-charts grafana-12.11.1, each as charts/<name>.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.charts.check import Finding, Release, check_release
+from tests.charts.check import Finding, Release, check_release, crd_files, crd_schemas
 from tests.charts.relied_on import EXPECTED
 
 STACKS = ("int", "stg", "prd")
@@ -115,6 +118,9 @@ def pull(root: Path, releases: Sequence[Release], fetch: Callable[..., Any] | No
 def check_stack(root: Path, stack: StackReleases) -> list[str]:
     """Every finding for one stack's releases, each line naming the stack and the release."""
     lines = []
+    # Custom resources a chart renders (ingress-nginx's ServiceMonitor) are checked against the CRDs the stack
+    # installs (kube-prometheus-stack's), as the API server would check them.
+    schemas = crd_schemas(crd for r in stack.releases for crd in crd_files(chart_dir(root, r)))
     for release in stack.releases:
         directory = chart_dir(root, release)
         if not (directory / "Chart.yaml").is_file():
@@ -124,7 +130,9 @@ def check_stack(root: Path, stack: StackReleases) -> list[str]:
         findings: list[Finding] = (
             [Finding("unchecked", f"no expectations for chart {release.chart_name} in tests/charts/relied_on.py")]
             if expected is None
-            else check_release(directory, release, kube_version=stack.kube_version, expected=expected(release))
+            else check_release(
+                directory, release, kube_version=stack.kube_version, expected=expected(release), custom_schemas=schemas
+            )
         )
         lines += [f"{stack.stack} {release.name}: {finding}" for finding in findings]
     return lines
