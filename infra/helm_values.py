@@ -421,6 +421,8 @@ PROMETHEUS_SERVICE = f"{MONITORING_RELEASE}-prometheus"
 """The Prometheus Service (templates/prometheus/service.yaml `<fullname>-prometheus`) the canary driver queries."""
 PROMETHEUS_PORT = 9090
 """Its port (values.yaml prometheus.service.port)."""
+PROMETHEUS_PORT_NAME = "http-web"
+"""Its port's name (values.yaml prometheus.prometheusSpec.portName; templates/prometheus/service.yaml)."""
 PROMETHEUS_LABELS = {
     "app.kubernetes.io/name": "prometheus",
     "operator.prometheus.io/name": f"{MONITORING_RELEASE}-prometheus",
