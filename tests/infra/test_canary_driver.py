@@ -259,3 +259,31 @@ def test_an_unreachable_prometheus_is_one_sentence() -> None:
 def test_the_driver_no_longer_execs_into_pods() -> None:
     source = Path(canary_driver.__file__).read_text(encoding="utf-8")
     assert '"exec"' not in source and "pods/exec" not in source
+
+
+FAKE_PROXY = """#!{python}
+import sys, time
+assert sys.argv[1:4] == ["proxy", "--port=0", "--address=127.0.0.1"], sys.argv
+print({line!r}, flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "base"),
+    [("Starting to serve on 127.0.0.1:38411", f"http://127.0.0.1:38411{PROMETHEUS_PROXY_PATH}"), ("error: no", None)],
+)
+def test_prometheus_is_reached_through_kubectl_proxy_on_loopback(tmp_path: Path, line: str, base: str | None) -> None:
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text(FAKE_PROXY.format(python=sys.executable, line=line))
+    kubectl.chmod(kubectl.stat().st_mode | stat.S_IXUSR)
+    command = Command(tool=str(kubectl), base=("--kubeconfig", "k.json"))
+    if base is None:
+        with pytest.raises(DriverError, match="did not start: error: no"), canary_driver.prometheus_proxy(command):
+            pass
+        return
+    with canary_driver.prometheus_proxy(command) as found:
+        assert found.base_url == base
+    assert PROMETHEUS_PROXY_PATH == (
+        "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:http-web/proxy"
+    )
