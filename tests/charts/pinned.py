@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.charts.check import Finding, Release, check_release, crd_files, crd_schemas
+from tests.charts.check import Finding, Release, check_release, crd_files, crd_schemas, invalid_at
 from tests.charts.relied_on import EXPECTED
 
 STACKS = ("int", "stg", "prd")
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"
+CUSTOM_RESOURCE_TYPES = ("kubernetes:monitoring.coreos.com/",)
+"""The program's custom resources whose CRDs a pinned chart installs (kube-prometheus-stack's)."""
 IMAGE_TAG = "v1.2.3"
 """The tag a deploy sets with `-c imageTag=…`; charts do not depend on it, but the program needs one."""
 
@@ -44,6 +46,8 @@ class StackReleases:
     stack: str
     kube_version: str
     releases: tuple[Release, ...]
+    custom_resources: tuple[dict[str, Any], ...] = ()
+    """The program's own objects of the charts' CRDs (the app's PodMonitor and PrometheusRule), as sent."""
 
 
 def as_helm_number(value: Any) -> Any:
@@ -74,7 +78,12 @@ def stack_releases(stack: str) -> StackReleases:
         )
         for r in graph.of_type(RELEASE_TYPE)
     )
-    return StackReleases(stack, graph.one(CLUSTER_TYPE).inputs["version"], releases)
+    custom = tuple(
+        {"apiVersion": r.inputs["apiVersion"], "kind": r.inputs["kind"], **r.inputs}
+        for r in graph.resources
+        if r.type.startswith(CUSTOM_RESOURCE_TYPES)
+    )
+    return StackReleases(stack, graph.one(CLUSTER_TYPE).inputs["version"], releases, custom)
 
 
 def charts_to_pull(stacks: Iterable[StackReleases]) -> list[Release]:
@@ -135,6 +144,12 @@ def check_stack(root: Path, stack: StackReleases) -> list[str]:
             )
         )
         lines += [f"{stack.stack} {release.name}: {finding}" for finding in findings]
+    # The program's own custom resources, against the same CRDs: a field the operator's schema refuses would
+    # fail `pulumi up` only on a real cluster.
+    for obj in stack.custom_resources:
+        key = (obj["apiVersion"], obj["kind"])
+        problems = invalid_at(obj, stack.kube_version, schemas) if key in schemas else ["no chart installs its CRD"]
+        lines += [f"{stack.stack} program {obj['kind']}: invalid-object: {problem}" for problem in problems]
     return lines
 
 
