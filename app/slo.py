@@ -450,6 +450,22 @@ def _with_version(expression: str, scope: Scope, window: str) -> str:
     return f"{expression} * on ({targets}) group_left ({VERSION_LABEL}) {info}"
 
 
+CANARY_COUNTER_LABELS = ("pod", ROUTE_LABEL, METHOD_LABEL, STATUS_LABEL)
+"""What the canary analysis tells requests apart by (app/contract/analysis.py `Series`, per pod)."""
+
+
+def canary_request_counters(scope: Scope, canary_deployment: str) -> str:
+    """PromQL (instant): each canary pod's user-request counters by route, method and status.
+
+    The analysis differences two readings itself, as it does with the pods' own /metrics (a restart's
+    reset included). Pods are the Deployment's by name: `<deployment>-<replica set hash>-<suffix>`, which a
+    stable pod (`<name>-<hash>-<suffix>`) never matches since the canary Deployment's name is longer.
+    """
+    pods = ("pod", "=~", f"{_any_of([canary_deployment])}-.+")
+    counters = series(REQUEST_COUNT, scope.app(pods, *user_requests()))
+    return f"sum{_by(CANARY_COUNTER_LABELS)} ({counters})"
+
+
 def requests_by_version(scope: Scope, window: str) -> str:
     """PromQL: user requests per second answered by each version, over `window`."""
     per_pod = f"rate({series(REQUEST_COUNT, scope.app(*user_requests()))}[{window}])"

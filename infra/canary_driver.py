@@ -11,9 +11,11 @@ Each step is an ordinary `pulumi up` with two config keys, so a person can do th
 `pulumi up` returns once the canary pods are available (pulumi-kubernetes waits) and the routes
 carry the weight (ingress-nginx's canary Ingress, or the Gateway API HTTPRoute's weights). The
 analysis then runs the smoke checks against the canary through the public URL with `X-Canary: always`,
-and reads the canary pods' request counts (`http_server_request_duration_seconds_count`, app/slo.py)
-from their /metrics (through `kubectl exec`, so the NetworkPolicy that admits only the ingress stays
-as it is). Too little user traffic: it sends marked requests itself (release.analysis_traffic).
+and reads the canary pods' request counters (`http_server_request_duration_seconds_count`) from the
+stack's Prometheus over its HTTP API, with app/slo.py's `canary_request_counters` — the PromQL the local
+environment runs. Prometheus is reached through the API server's service proxy (`kubectl proxy` on a
+loopback port): no pod is exec'd into. Too little user traffic: it sends marked requests itself
+(release.analysis_traffic).
 
 Promotion sets `imageTag` to the canary's tag (`pulumi up`: the stable Deployment's surge rollout,
 verified by the SmokeTest resource) while the canary still takes its share, then removes
@@ -40,19 +42,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from app import slo
 from app.contract.analysis import CanaryOutcome, Decision, run_canary
 from app.contract.canary import CanaryPolicy, CanaryStep
+from app.contract.manifests import METRICS_SCRAPER_NAMESPACE
 from app.contract.settings import SettingsError
-from app.serving import METRICS_PATH, VERSION_PATH
+from app.serving import VERSION_PATH
 from app.smoke import CANARY_PATIENCE, REQUEST_TIMEOUT, check_release
+from infra.helm_values import PROMETHEUS_PORT_NAME, PROMETHEUS_SERVICE
 
 CANARY_KEYS = ("canaryTag", "canaryWeight")
 RELEASE_OUTPUT = "release"
-# kubectl exec runs this inside the app's container: its own port on loopback, no network policy involved.
-SCRAPE = (
-    "import sys,urllib.request;"
-    f"sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout={REQUEST_TIMEOUT:g}).read().decode())"
+PROMETHEUS_PROXY_PATH = (
+    f"/api/v1/namespaces/{METRICS_SCRAPER_NAMESPACE}/services/{PROMETHEUS_SERVICE}:{PROMETHEUS_PORT_NAME}/proxy"
 )
+"""The stack's Prometheus behind the API server's service proxy (`/api/v1/namespaces/<ns>/services/<name>:<port
+name>/proxy`, the core API's ServiceProxy subresource); kube-prometheus-stack 88.5.3 values.yaml
+prometheus.prometheusSpec.portName names the port `http-web`."""
 
 
 class DriverError(RuntimeError):
@@ -123,6 +129,12 @@ class ReleaseInfo:
     container: str
     container_port: int
 
+    @property
+    def canary_deployment(self) -> str:
+        """The canary Deployment's name: its pods' `app.kubernetes.io/instance` label (app/contract/canary.py)."""
+        labels = dict(pair.split("=", 1) for pair in self.canary_selector.split(",") if "=" in pair)
+        return labels["app.kubernetes.io/instance"]
+
     @classmethod
     def parse(cls, data: Any) -> ReleaseInfo:
         """Read the output; a stack deployed before canaries existed has none and says what to do."""
@@ -142,11 +154,42 @@ class ReleaseInfo:
         )
 
 
+class Prometheus:
+    """Prometheus' HTTP API (prometheus/prometheus docs/querying/api.md `GET /api/v1/query`)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query's samples as (labels, value); DriverError naming Prometheus when it fails."""
+        import requests
+
+        try:
+            answer = requests.get(f"{self.base_url}/api/v1/query", params={"query": promql}, timeout=REQUEST_TIMEOUT)
+            body = answer.json()
+        except (requests.RequestException, ValueError) as error:
+            raise DriverError(f"Prometheus did not answer the canary query ({type(error).__name__})") from None
+        if body.get("status") != "success" or body.get("data", {}).get("resultType") != "vector":
+            raise DriverError(f"Prometheus refused the canary query: {body.get('error', body.get('status'))}")
+        return [(dict(item["metric"]), float(item["value"][1])) for item in body["data"]["result"]]
+
+
+def exposition_text(samples: Sequence[tuple[Mapping[str, str], float]]) -> dict[str, str]:
+    """Per pod, its counters in the text format the analysis reads from a pod's /metrics."""
+    by_pod: dict[str, list[str]] = {}
+    for labels, value in samples:
+        inner = ",".join(
+            f'{key}="{json.dumps(labels.get(key, ""))[1:-1]}"' for key in slo.CANARY_COUNTER_LABELS if key != "pod"
+        )
+        by_pod.setdefault(labels.get("pod", ""), []).append(f"{slo.REQUEST_COUNT}{{{inner}}} {value!r}")
+    return {pod: "\n".join(lines) + "\n" for pod, lines in by_pod.items()}
+
+
 class EksCanary:
     """A canary on an EKS stack, as the analysis loop (app/contract/analysis.py) sees it."""
 
-    def __init__(self, stack: PulumiStack, kubectl: Command, tag: str, url: str, info: ReleaseInfo) -> None:
-        self.stack, self.kubectl, self.tag, self.url, self.info = stack, kubectl, tag, url, info
+    def __init__(self, stack: PulumiStack, prometheus: Prometheus, tag: str, url: str, info: ReleaseInfo) -> None:
+        self.stack, self.prometheus, self.tag, self.url, self.info = stack, prometheus, tag, url, info
         self.weight = info.step.weight if info.step is not None else None
 
     def set_weight(self, weight: int) -> None:
@@ -156,22 +199,9 @@ class EksCanary:
             self.weight = weight
 
     def canary_metrics(self) -> dict[str, str]:
-        """/metrics of every running canary pod, read inside the pod."""
-        listing = json.loads(
-            self.kubectl.run("get", "pods", "-n", self.info.namespace, "-l", self.info.canary_selector, "-o", "json")
-        )
-        running = [
-            p["metadata"]["name"] for p in listing.get("items", []) if p.get("status", {}).get("phase") == "Running"
-        ]
-        if not running:
-            raise DriverError(f"no running canary pod matches {self.info.canary_selector} in {self.info.namespace}")
-        url = f"http://127.0.0.1:{self.info.container_port}{METRICS_PATH}"
-        return {
-            pod: self.kubectl.run(
-                "exec", "-n", self.info.namespace, pod, "-c", self.info.container, "--", "python", "-c", SCRAPE, url
-            )
-            for pod in running
-        }
+        """Each canary pod's request counters as Prometheus last scraped them (no series yet: no requests yet)."""
+        scope = slo.Scope(namespace=self.info.namespace, ingress="")
+        return exposition_text(self.prometheus.vector(slo.canary_request_counters(scope, self.info.canary_deployment)))
 
     def smoke(self) -> list[str]:
         """The smoke library's checks against the canary, reached through the ingress by header."""
@@ -203,6 +233,23 @@ class EksCanary:
         self.stack.up({"canaryTag": self.tag, "canaryWeight": "0"})
         self.stack.remove_config(*CANARY_KEYS)
         self.stack.up({})
+
+
+@contextmanager
+def prometheus_proxy(kubectl: Command) -> Iterator[Prometheus]:
+    """`kubectl proxy` on a free loopback port for as long as the analysis runs; Prometheus behind it."""
+    line = [kubectl.tool, "proxy", "--port=0", "--address=127.0.0.1", *kubectl.base]
+    process = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = process.stdout.readline() if process.stdout else ""
+        # kubectl proxy's first line: "Starting to serve on 127.0.0.1:<port>".
+        address = first.strip().rsplit(" ", 1)[-1]
+        if not first.startswith("Starting to serve on ") or ":" not in address:
+            raise DriverError(f"`{' '.join(line)}` did not start: {first.strip() or 'no output'}")
+        yield Prometheus(f"http://{address}{PROMETHEUS_PROXY_PATH}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @contextmanager
@@ -242,9 +289,11 @@ def release(stack: PulumiStack, tag: str, *, poll_seconds: float) -> CanaryOutco
         raise DriverError(f"the canary {tag} did not start, the stack is back without it: {error}") from None
     info = ReleaseInfo.parse(stack.output(RELEASE_OUTPUT))
     url = str(stack.output("url"))
-    with kubeconfig_file(stack) as kubeconfig:
-        kubectl = Command(tool="kubectl", base=("--kubeconfig", kubeconfig))
-        target = EksCanary(stack, kubectl, tag, url, info)
+    with (
+        kubeconfig_file(stack) as kubeconfig,
+        prometheus_proxy(Command(tool="kubectl", base=("--kubeconfig", kubeconfig))) as prom,
+    ):
+        target = EksCanary(stack, prom, tag, url, info)
         return run_canary(info.policy, target, progress=report, poll_seconds=poll_seconds)
 
 
@@ -272,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = ReleaseInfo.parse(stack.output(RELEASE_OUTPUT))
         if info.step is None:
             raise DriverError(f"stack {args.stack!r} runs no canary; start one with --tag")
-        target = EksCanary(stack, Command(tool="kubectl"), info.step.tag, "", info)
+        target = EksCanary(stack, Prometheus(""), info.step.tag, "", info)  # promote/abort query nothing
         if args.promote:
             target.promote()
             print(f"promoted {info.step.tag}; the canary is removed")

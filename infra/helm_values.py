@@ -207,7 +207,15 @@ def ingress_nginx_values(
             # healthy, so an old pod is taken away only after its successor takes traffic.
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-            "metrics": {"enabled": True},  # --enable-metrics and the ingress-nginx-controller-metrics Service
+            # --enable-metrics and the ingress-nginx-controller-metrics Service, scraped through the chart's
+            # ServiceMonitor (templates/controller-servicemonitor.yaml), labelled for our Prometheus. honorLabels:
+            # the controller's own `namespace`/`ingress`/`service` labels name the app's Ingress; without it
+            # Prometheus overwrites `namespace` with the controller's and keeps the app's as `exported_namespace`,
+            # and app/slo.py's availability query (by the app's namespace) would find nothing.
+            "metrics": {
+                "enabled": True,
+                "serviceMonitor": {"enabled": True, "honorLabels": True, "additionalLabels": MONITORING_SELECTOR},
+            },
             "service": {
                 "type": "LoadBalancer",
                 "loadBalancerClass": NLB_LOAD_BALANCER_CLASS,
@@ -394,4 +402,114 @@ def load_balancer_controller_values(
         "podMutatorWebhookConfig": {"failurePolicy": "Fail"},
         # templates/_helpers.tpl webhookCerts: without this, every upgrade generates a new CA and certificate.
         "keepTLSSecret": True,
+    }
+
+
+# prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3 (2026-08-21), charts/kube-prometheus-stack:
+# prometheus-operator v0.93.1 (appVersion) with its CRDs, kube-state-metrics 8.4.0 and grafana 12.11.1 as
+# subcharts (Chart.yaml dependencies; grafana from grafana-community/helm-charts).
+KUBE_PROMETHEUS_STACK_CHART = ChartRef(
+    name="kube-prometheus-stack", version="88.5.3", repository="https://prometheus-community.github.io/helm-charts"
+)
+MONITORING_RELEASE = "kube-prometheus-stack"
+"""The release name. It contains the chart's name, so it is the chart's `fullname` as it stands (templates/_helpers.tpl
+`kube-prometheus-stack.fullname`), which fixes the Prometheus and Alertmanager object names below."""
+MONITORING_SELECTOR = {"release": MONITORING_RELEASE}
+"""The label Prometheus selects its PodMonitors, ServiceMonitors and PrometheusRules by: with the chart's
+`*SelectorNilUsesHelmValues: true` defaults, templates/prometheus/prometheus.yaml renders each selector as
+`matchLabels: {release: <release name>}`. Every monitor and rule object we add carries it."""
+PROMETHEUS_SERVICE = f"{MONITORING_RELEASE}-prometheus"
+"""The Prometheus Service (templates/prometheus/service.yaml `<fullname>-prometheus`) the canary driver queries."""
+PROMETHEUS_PORT = 9090
+"""Its port (values.yaml prometheus.service.port)."""
+PROMETHEUS_PORT_NAME = "http-web"
+"""Its port's name (values.yaml prometheus.prometheusSpec.portName; templates/prometheus/service.yaml)."""
+PROMETHEUS_LABELS = {
+    "app.kubernetes.io/name": "prometheus",
+    "operator.prometheus.io/name": f"{MONITORING_RELEASE}-prometheus",
+}
+"""Labels of the Prometheus pods (the selector of templates/prometheus/podDisruptionBudget.yaml; the operator
+sets them on the StatefulSet's pods, the CR being named `<fullname>-prometheus`)."""
+ALERTMANAGER_LABELS = {"app.kubernetes.io/name": "alertmanager", "alertmanager": f"{MONITORING_RELEASE}-alertmanager"}
+"""Labels of the Alertmanager pods (the selector of templates/alertmanager/podDisruptionBudget.yaml)."""
+GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+"""The label Grafana's dashboard sidecar loads ConfigMaps by (values.yaml grafana.sidecar.dashboards.label and
+.labelValue; searchNamespace ALL)."""
+MONITORING_REPLICAS = 2
+"""Prometheus and Alertmanager pods. Two Prometheus replicas scrape the same targets, so a drained node never
+leaves a gap in the alerts' windows; two Alertmanagers form a cluster and deduplicate what both Prometheus send.
+The operator, kube-state-metrics and Grafana stay single: none is on the alerting path for longer than a restart."""
+PROMETHEUS_RETENTION = "30d"
+"""How long Prometheus keeps samples: the objectives' compliance period (app/slo.py Profile.period), which the
+budget-left rule reads whole."""
+
+NULL_RECEIVER = "null"
+"""The chart's receiver that sends nowhere (values.yaml alertmanager.config.receivers): alerts stay in Alertmanager."""
+CHAT_RECEIVER = "chat"
+
+
+def alertmanager_config(*, chat_webhook_url: Any | None) -> dict[str, Any]:
+    """Alertmanager's routing: every alert to the chat webhook when one is configured, else kept in Alertmanager.
+
+    Helm merges this map into the chart's alertmanager.config (values.yaml: global, inhibit_rules, route,
+    receivers, templates); lists replace the chart's. The webhook takes Slack's incoming-webhook format
+    (prometheus/alertmanager config/notifiers.go SlackConfig `api_url`), which Slack, Mattermost and
+    Rocket.Chat accept. The chart's Watchdog alert (always firing, a dead man's switch) stays out of the chat.
+    """
+    receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
+    if chat_webhook_url is not None:
+        chat = {"api_url": chat_webhook_url, "send_resolved": True}
+        receivers.append({"name": CHAT_RECEIVER, "slack_configs": [chat]})
+    return {
+        "route": {
+            "receiver": CHAT_RECEIVER if chat_webhook_url is not None else NULL_RECEIVER,
+            "group_by": ["namespace", "alertname"],
+            "routes": [{"receiver": NULL_RECEIVER, "matchers": ['alertname = "Watchdog"']}],
+        },
+        "receivers": receivers,
+    }
+
+
+def kube_prometheus_stack_values(*, replicas: int, chat_webhook_url: Any | None) -> dict[str, Any]:
+    """Values for kube-prometheus-stack: ≥ 2 budgeted, spread Prometheus and Alertmanager pods, our monitors only.
+
+    Keys from prometheus-community/helm-charts kube-prometheus-stack-88.5.3 charts/kube-prometheus-stack/values.yaml.
+    templates/{prometheus,alertmanager}/podDisruptionBudget.yaml render the budget's map as the spec (without
+    `enabled`), merged over the chart's `minAvailable: 1`. A null cannot remove that key (Pulumi drops None
+    inputs before Helm sees them), and a spec with both counts is refused by the API server, so the budget is
+    written as minAvailable: for a fixed replica count (no autoscaler) it is the drain budget's maxUnavailable.
+    """
+
+    def budget() -> dict[str, Any]:
+        rules = drain_budget()
+        most_gone = rules.pop("maxUnavailable")
+        return {"enabled": True, "minAvailable": replicas - most_gone, **rules}
+
+    return {
+        # EKS runs the control plane: its scheduler, controller manager and etcd are not reachable to scrape, and
+        # kube-proxy's metrics listen on the node's loopback. Their monitors would only be targets down.
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        # Node metrics need host networking and a privileged namespace; nothing of ours reads them (keep int cheap).
+        "nodeExporter": {"enabled": False},
+        "prometheus": {
+            "podDisruptionBudget": budget(),
+            "prometheusSpec": {
+                "replicas": replicas,
+                "retention": PROMETHEUS_RETENTION,
+                "topologySpreadConstraints": spread_constraints(PROMETHEUS_LABELS),
+                "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+            },
+        },
+        "alertmanager": {
+            "podDisruptionBudget": budget(),
+            "config": alertmanager_config(chat_webhook_url=chat_webhook_url),
+            "alertmanagerSpec": {
+                "replicas": replicas,
+                "topologySpreadConstraints": spread_constraints(ALERTMANAGER_LABELS),
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            },
+        },
     }

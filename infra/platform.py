@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from app.contract.manifests import METRICS_SCRAPER_NAMESPACE
 from infra.envoy_gateway import (
     ENVOY_GATEWAY_CHART,
     ENVOY_GATEWAY_RELEASE,
@@ -38,17 +39,21 @@ from infra.envoy_gateway import (
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
     LETS_ENCRYPT_SERVERS,
     LOAD_BALANCER_CONTROLLER_CHART,
     LOAD_BALANCER_CONTROLLER_REPLICAS,
     LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
     METRICS_SERVER_CHART,
+    MONITORING_RELEASE,
+    MONITORING_REPLICAS,
     READINESS_GATE_LABEL,
     ChartRef,
     cert_manager_values,
     cluster_issuer,
     ingress_nginx_values,
     issuer_name,
+    kube_prometheus_stack_values,
     load_balancer_controller_values,
     metrics_server_values,
 )
@@ -120,6 +125,8 @@ class IngressControllerArgs:
     """Namespace of the controller (the app's NetworkPolicy admits traffic from here only)."""
     load_balancer_controller: pulumi.Resource | None = None
     """The AWS Load Balancer Controller's release: it must run (its webhook, its NLB) before this Service exists."""
+    monitoring: pulumi.Resource | None = None
+    """The metrics stack's release: its CRDs must exist before the chart's ServiceMonitor can be created."""
 
 
 class IngressController(pulumi.ComponentResource):
@@ -145,7 +152,7 @@ class IngressController(pulumi.ComponentResource):
             parent=self,
             # Helm waits for the rollout, which with readiness gates waits for each new NLB target's health.
             timeout=max(RELEASE_TIMEOUT_S, INGRESS_TIMING.rollout_budget(args.replicas)),
-            depends_on=[args.load_balancer_controller] if args.load_balancer_controller else (),
+            depends_on=[r for r in (args.load_balancer_controller, args.monitoring) if r is not None],
         )
         # The chart's Service; read back once the release is up so its NLB hostname is known.
         service = k8s.core.v1.Service.get(
@@ -257,6 +264,54 @@ class MetricsServer(pulumi.ComponentResource):
             values=metrics_server_values(replicas=args.replicas),
             parent=self,
         )
+        self.register_outputs({"namespace": args.namespace})
+
+
+NO_CHAT_WEBHOOK_NOTICE = (
+    "no chat webhook configured (`pulumi config set --secret alertChatWebhook URL`): alerts stay in Alertmanager "
+    "(`kubectl -n {namespace} port-forward svc/{release}-alertmanager 9093`)"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringArgs:
+    """How the cluster's metrics stack runs and where its alerts go."""
+
+    replicas: int = MONITORING_REPLICAS
+    """Prometheus and Alertmanager pods; ≥ 2 so alerting goes on while one is replaced or its node drained."""
+    chat_webhook_url: pulumi.Input[str] | None = None
+    """Slack-format incoming webhook every alert is posted to (a Pulumi secret); None keeps alerts in Alertmanager."""
+    namespace: str = METRICS_SCRAPER_NAMESPACE
+    """Namespace of the stack; the app's NetworkPolicy admits this namespace's Prometheus pods to /metrics."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """kube-prometheus-stack: prometheus-operator and its CRDs, Prometheus, Alertmanager, kube-state-metrics, Grafana.
+
+    In-cluster rather than Amazon Managed Prometheus with its managed collector and Amazon Managed Grafana:
+    README "Observability" weighs the two.
+    """
+
+    release: k8s.helm.v3.Release
+    namespace: str
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("example-app:infra:Monitoring", name, None, opts)
+        if args.chat_webhook_url is None:
+            # Never a failed deploy: the alerts still fire, and are kept and shown by Alertmanager.
+            pulumi.log.info(NO_CHAT_WEBHOOK_NOTICE.format(namespace=args.namespace, release=MONITORING_RELEASE), self)
+        # baseline, warning on restricted: the chart's pods set restricted's fields (values.yaml securityContext,
+        # seccompProfile RuntimeDefault) but a subchart that misses one would fail the whole atomic release.
+        namespace = _namespace(f"{name}-monitoring-namespace", args.namespace, "baseline", self)
+        self.release = _release(
+            f"{name}-monitoring",
+            KUBE_PROMETHEUS_STACK_CHART,
+            release_name=MONITORING_RELEASE,  # fixes the object names and the selector label (infra/helm_values.py)
+            namespace=namespace,
+            values=kube_prometheus_stack_values(replicas=args.replicas, chat_webhook_url=args.chat_webhook_url),
+            parent=self,
+        )
+        self.namespace = args.namespace
         self.register_outputs({"namespace": args.namespace})
 
 

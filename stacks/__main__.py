@@ -7,8 +7,9 @@ from infra.canary import Canary, CanaryArgs, release_output
 from infra.ci_access import CiAccess
 from infra.cluster import Cluster, require_api_access
 from infra.dns import Dns
+from infra.monitoring import AppMonitoring, AppMonitoringArgs
 from infra.network import Network
-from infra.platform import CertIssuers, LoadBalancerController, MetricsServer, router_platform
+from infra.platform import CertIssuers, LoadBalancerController, MetricsServer, Monitoring, router_platform
 from infra.registry import EcrImages, ImageRegistry
 from infra.smoke_test import SmokeTest, smoke_test_args
 from infra.stack_outputs import OwnStackOutputs
@@ -33,8 +34,11 @@ load_balancers = LoadBalancerController(  # turns the router's Service into an N
     ),
     opts=on_cluster,
 )
+monitoring = Monitoring(env, settings.monitoring_args(), opts=on_cluster)  # Prometheus, Alertmanager, Grafana
 ingress = router_platform(  # ingress-nginx or Envoy Gateway, by the `router` setting
-    env, settings.router_args(load_balancer_controller=load_balancers.release), opts=on_cluster
+    env,
+    settings.router_args(load_balancer_controller=load_balancers.release, monitoring=monitoring.release),
+    opts=on_cluster,
 )
 certs = CertIssuers(env, settings.cert_issuers_args(router_release=ingress.release), opts=on_cluster)
 metrics = MetricsServer(env, settings.metrics_server_args(), opts=on_cluster)  # the HPA reads CPU from it
@@ -61,6 +65,13 @@ else:
             depends_on=[ingress.release, *certs.resources, metrics.release, dns],  # the app waits for the platform
             split=canary_split(settings.app, step, policy) if step else None,  # routers that weight stable routes
         ),
+    )
+    AppMonitoring(  # what Prometheus scrapes and alerts on, and the release dashboard
+        f"{env}-observability",
+        AppMonitoringArgs(
+            app=settings.app, monitoring_namespace=monitoring.namespace, monitoring_release=monitoring.release
+        ),
+        opts=on_cluster,
     )
     canary = None
     if step is not None:  # README "Canary releases"

@@ -59,8 +59,14 @@ CapacityType = Literal["ON_DEMAND", "SPOT"]
 CAPACITY_TYPES: tuple[CapacityType, ...] = typing.get_args(CapacityType)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
 """The retention periods CloudWatch Logs accepts."""
+_HTTPS_URL = re.compile(r"https://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ROLE_NAME = re.compile(r"[\w+=,.@/-]{1,512}")
+
+
+def is_https_url(value: str) -> bool:
+    """An https:// URL with a dotted host and no whitespace (a chat service's incoming webhook)."""
+    return bool(_HTTPS_URL.fullmatch(value))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,6 +274,10 @@ class StackConfig(BaseModel):
     ci_secrets_key_arn: str = ""
     """KMS key of an awskms:// secrets provider the CI roles may use; empty for Pulumi Cloud or passphrase
     secrets."""
+
+    alert_chat_webhook: str = ""
+    """Slack-format incoming-webhook URL that Alertmanager posts every alert to - a secret: `pulumi config set
+    --secret alertChatWebhook https://…`. Empty keeps alerts in Alertmanager (README "Observability")."""
 
     # The app: AppSettings (app/contract/settings.py) fields of the same name; the contract owns defaults and bounds.
     replicas: Annotated[int, InProduction(at_least=PRODUCTION_MIN_REPLICAS, why="one per zone")] = _contract_default(
@@ -479,6 +489,14 @@ class StackConfig(BaseModel):
         }[str(info.field_name)]
         if value and not valid(value):
             raise _refused(f"{value!r} is not {what}")
+        return value
+
+    @field_validator("alert_chat_webhook")
+    @classmethod
+    def _chat_webhook(cls, value: str) -> str:
+        # The value is a secret: the problem never repeats it.
+        if value and not is_https_url(value):
+            raise _refused("is not an https:// URL; `pulumi config set --secret alertChatWebhook https://…`")
         return value
 
     @field_validator("github_repository")

@@ -45,6 +45,7 @@ from infra.platform import (
     IngressControllerArgs,
     LoadBalancerControllerArgs,
     MetricsServerArgs,
+    MonitoringArgs,
     RouterArgs,
 )
 from infra.registry import ImageRegistryArgs, is_managed_here
@@ -143,6 +144,8 @@ class PlatformSettings:
     """Contact address Let's Encrypt writes to about expiring certificates."""
     acme_server: str
     """`staging` or `production` Let's Encrypt: which ClusterIssuer signs the app's certificate."""
+    chat_webhook: str = dataclasses.field(default="", repr=False)  # a secret: never in a repr or a traceback
+    """Where Alertmanager posts alerts (a secret); empty keeps them in Alertmanager."""
 
     @property
     def cluster_issuer(self) -> str:
@@ -239,7 +242,7 @@ class StackSettings:
         )
 
     def ingress_controller_args(
-        self, *, load_balancer_controller: pulumi.Resource | None = None
+        self, *, load_balancer_controller: pulumi.Resource | None = None, monitoring: pulumi.Resource | None = None
     ) -> IngressControllerArgs:
         """ingress-nginx, serving the app's IngressClass and namespace, behind the NLB's controller."""
         return IngressControllerArgs(
@@ -247,6 +250,7 @@ class StackSettings:
             ingress_class=self.app.router_class,
             namespace=self.app.router_namespace,
             load_balancer_controller=load_balancer_controller,
+            monitoring=monitoring,
         )
 
     def envoy_gateway_args(self, *, load_balancer_controller: pulumi.Resource | None = None) -> EnvoyGatewayArgs:
@@ -257,13 +261,21 @@ class StackSettings:
             load_balancer_controller=load_balancer_controller,
         )
 
-    def router_args(self, *, load_balancer_controller: pulumi.Resource | None = None) -> RouterArgs:
-        """The Args of the configured router's platform component (infra/platform.py `router_platform`)."""
-        by_router: dict[str, Callable[..., RouterArgs]] = {
-            ingress_nginx.ROUTER: self.ingress_controller_args,
-            gateway_api.ROUTER: self.envoy_gateway_args,
+    def router_args(
+        self, *, load_balancer_controller: pulumi.Resource | None = None, monitoring: pulumi.Resource | None = None
+    ) -> RouterArgs:
+        """The Args of the configured router's platform component (infra/platform.py `router_platform`).
+
+        `monitoring` (the metrics stack's release, whose CRDs the controller's ServiceMonitor needs) reaches
+        ingress-nginx only: Envoy Gateway's proxies are not scraped yet (README "Observability").
+        """
+        by_router: dict[str, Callable[[], RouterArgs]] = {
+            ingress_nginx.ROUTER: lambda: self.ingress_controller_args(
+                load_balancer_controller=load_balancer_controller, monitoring=monitoring
+            ),
+            gateway_api.ROUTER: lambda: self.envoy_gateway_args(load_balancer_controller=load_balancer_controller),
         }
-        return by_router[self.app.router](load_balancer_controller=load_balancer_controller)
+        return by_router[self.app.router]()
 
     def load_balancer_controller_args(
         self, *, vpc_id: pulumi.Input[str], oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.Input[str]
@@ -296,6 +308,11 @@ class StackSettings:
     def metrics_server_args(self) -> MetricsServerArgs:
         """metrics-server, the source of the CPU utilisation the app's HorizontalPodAutoscaler scales on."""
         return MetricsServerArgs(replicas=self.platform.metrics_server_replicas)
+
+    def monitoring_args(self) -> MonitoringArgs:
+        """The metrics stack; the chat webhook as a Pulumi secret, so state and previews never show it."""
+        webhook = self.platform.chat_webhook
+        return MonitoringArgs(chat_webhook_url=pulumi.Output.secret(webhook) if webhook else None)
 
     def dns_args(self, *, target_hostname: pulumi.Input[str]) -> DnsArgs:
         """The app's host name, pointing at the ingress load balancer."""
@@ -412,6 +429,7 @@ def _settings(
             metrics_server_replicas=config.metrics_server_replicas,
             acme_email=config.acme_email,
             acme_server=config.acme_server,
+            chat_webhook=config.alert_chat_webhook,
         ),
         dns=DnsSettings(domain=config.domain, host=f"{config.host_prefix}.{config.domain}"),
         app=app,

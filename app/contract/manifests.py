@@ -22,6 +22,11 @@ PART_OF = "example-app"
 PORT_NAME = "http"
 SERVICE_PORT = 80
 CONTAINER_NAME = "web"
+METRICS_SCRAPER_NAMESPACE = "monitoring"
+"""Namespace of the cluster's Prometheus (infra/platform.py Monitoring): the NetworkPolicy admits it to /metrics."""
+METRICS_SCRAPER_LABELS = {"app.kubernetes.io/name": "prometheus"}
+"""Labels of the Prometheus pods (prometheus-operator sets them on every Prometheus StatefulSet's pods; the
+kube-prometheus-stack chart selects them in templates/prometheus/podDisruptionBudget.yaml)."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,14 @@ def render(settings: AppSettings, split: CanarySplit | None = None) -> Manifests
                                 "namespaceSelector": {
                                     "matchLabels": {"kubernetes.io/metadata.name": settings.router_namespace}
                                 }
-                            }
+                            },
+                            # Prometheus scrapes /metrics, served on the same port (app/serving.py METRICS_PATH).
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": METRICS_SCRAPER_NAMESPACE}
+                                },
+                                "podSelector": {"matchLabels": METRICS_SCRAPER_LABELS},
+                            },
                         ],
                         "ports": [{"port": settings.container_port, "protocol": "TCP"}],
                     }

@@ -20,6 +20,9 @@ from harness.chart_check import (
     Named,
     Release,
     check_release,
+    crd_files,
+    crd_schemas,
+    invalid_at,
     kube_version_tag,
     manifest_objects,
     present,
@@ -211,3 +214,61 @@ def test_objects_are_split_as_helm_splits_them() -> None:
 @pytest.mark.parametrize(("given", "tag"), [("1.35", "v1.35.0"), ("1.33.4", "v1.33.4"), ("v1.34", "v1.34.0")])
 def test_kubernetes_versions_reach_helm_as_tags(given: str, tag: str) -> None:
     assert kube_version_tag(given) == tag
+
+
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "names": {"kind": "ServiceMonitor"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["selector"],
+                                "properties": {
+                                    "endpoints": {
+                                        "type": "array",
+                                        "items": {"type": "object", "properties": {"honorLabels": {"type": "boolean"}}},
+                                    },
+                                    "selector": {"type": "object"},
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def test_a_custom_resource_is_checked_against_the_stacks_crd() -> None:
+    schemas = crd_schemas([SERVICE_MONITOR_CRD, {"kind": "ConfigMap"}])
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "m"}}
+    assert (
+        invalid_at({**monitor, "spec": {"selector": {}, "endpoints": [{"honorLabels": True}]}}, "1.35", schemas) == []
+    )
+    (problem,) = invalid_at(
+        {**monitor, "spec": {"selector": {}, "endpoints": [{"honorLabels": "yes"}]}}, "1.35", schemas
+    )
+    assert "ServiceMonitor/m at spec.endpoints.0.honorLabels" in problem
+    (missing,) = invalid_at({**monitor, "spec": {}}, "1.35", schemas)
+    assert "'selector' is a required property" in missing
+    # Without the CRD in the stack, the kind is unknown, as before.
+    (unknown,) = invalid_at({**monitor, "spec": {"selector": {}}}, "1.35", {})
+    assert "Couldn't find schema" in unknown
+
+
+def test_crd_files_read_an_equals_sign_as_text(tmp_path: Path) -> None:
+    # prometheus-operator's CRDs list `=` among matcher operators; PyYAML's 1.1 value tag would refuse it.
+    (tmp_path / "crds").mkdir()
+    (tmp_path / "crds" / "crd.yaml").write_text("kind: CustomResourceDefinition\nops:\n  - =\n  - '!='\n")
+    assert list(crd_files(tmp_path)) == [{"kind": "CustomResourceDefinition", "ops": ["=", "!="]}]

@@ -38,6 +38,7 @@ from harness.tiny_chart import write_tiny_chart
 from infra.helm_values import (
     CERT_MANAGER_CHART,
     INGRESS_NGINX_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
     LOAD_BALANCER_CONTROLLER_CHART,
     METRICS_SERVER_CHART,
 )
@@ -57,7 +58,13 @@ def test_each_stacks_releases_are_the_programs(releases: dict[str, StackReleases
     settings = stack_settings(stack)
     assert {(r.chart, r.version, r.repository) for r in found.releases} == {
         (chart.name, chart.version, chart.repository)
-        for chart in (INGRESS_NGINX_CHART, CERT_MANAGER_CHART, METRICS_SERVER_CHART, LOAD_BALANCER_CONTROLLER_CHART)
+        for chart in (
+            INGRESS_NGINX_CHART,
+            CERT_MANAGER_CHART,
+            METRICS_SERVER_CHART,
+            LOAD_BALANCER_CONTROLLER_CHART,
+            KUBE_PROMETHEUS_STACK_CHART,
+        )
     }
     assert found.kube_version == settings.cluster.version
     by_chart = {r.chart_name: r for r in found.releases}
@@ -92,7 +99,7 @@ def test_each_chart_is_pulled_once_at_its_pinned_version(releases: dict[str, Sta
 
     directories = pull(tmp_path, charts_to_pull(releases.values()), fetch=fetch)
     pulled = {ref: (options["version"], options["repo_url"]) for ref, options in calls}
-    assert len(calls) == 4
+    assert len(calls) == 5
     assert pulled == {
         LOAD_BALANCER_CONTROLLER_CHART.name: (
             LOAD_BALANCER_CONTROLLER_CHART.version,
@@ -101,6 +108,7 @@ def test_each_chart_is_pulled_once_at_its_pinned_version(releases: dict[str, Sta
         INGRESS_NGINX_CHART.name: (INGRESS_NGINX_CHART.version, INGRESS_NGINX_CHART.repository),
         CERT_MANAGER_CHART.name: (CERT_MANAGER_CHART.version, None),  # oci://: the reference names the registry
         METRICS_SERVER_CHART.name: (METRICS_SERVER_CHART.version, METRICS_SERVER_CHART.repository),
+        KUBE_PROMETHEUS_STACK_CHART.name: (KUBE_PROMETHEUS_STACK_CHART.version, KUBE_PROMETHEUS_STACK_CHART.repository),
     }
     for (_, options), directory in zip(calls, directories, strict=True):
         assert options["untar"] is True and options["untar_dir"] == directory.parent
@@ -108,8 +116,8 @@ def test_each_chart_is_pulled_once_at_its_pinned_version(releases: dict[str, Sta
 
 
 def test_without_the_charts_the_check_says_what_to_run(releases: dict[str, StackReleases], tmp_path: Path) -> None:
-    lines = check_stack(tmp_path, releases["int"])
-    assert len(lines) == 4
+    lines = [line for line in check_stack(tmp_path, releases["int"]) if " program " not in line]
+    assert len(lines) == len(releases["int"].releases) == 5
     assert all("no chart at" in line and f"run `pull {tmp_path}` first" in line for line in lines)
 
 
@@ -188,3 +196,13 @@ def test_the_gateway_api_variant_installs_envoy_gateway_in_place_of_ingress_ngin
     assert by_chart["cert-manager"].values["config"]["gatewayAPI"] == {"enabled": True}
     assert EXPECTED["gateway-helm"](by_chart["gateway-helm"])
     assert "prd-gateway-api" in RUNS
+
+
+def test_the_programs_own_custom_resources_are_carried_to_the_check(releases: dict[str, StackReleases]) -> None:
+    kinds = sorted(obj["kind"] for obj in releases["int"].custom_resources)
+    assert kinds == ["PodMonitor", "PrometheusRule"]
+
+
+def test_a_custom_resource_without_its_crd_is_a_finding(releases: dict[str, StackReleases], tmp_path: Path) -> None:
+    lines = check_stack(tmp_path, releases["int"])  # no charts pulled: no CRDs either
+    assert "int program PodMonitor: invalid-object: no chart installs its CRD" in lines

@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 
 from app.contract import AppSettings, Manifests, render
-from app.contract.manifests import UID, selector_labels
+from app.contract.manifests import METRICS_SCRAPER_NAMESPACE, UID, selector_labels
 from app.timing import LOCAL_TIMING, Timing
 from app.version import BuildInfo
 from app.web import Draining, create_app
@@ -209,13 +209,18 @@ def test_disruption_budget_lets_drains_take_one_pod_at_a_time(manifests: Manifes
     assert spec["selector"] == {"matchLabels": selector_labels(settings)}
 
 
-def test_only_the_ingress_namespace_reaches_the_pods(manifests: Manifests, settings: AppSettings) -> None:
+def test_only_the_ingress_namespace_and_prometheus_reach_the_pods(manifests: Manifests, settings: AppSettings) -> None:
     spec = manifests.network_policy["spec"]
     assert spec["podSelector"] == {"matchLabels": selector_labels(settings)}
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
     assert rule["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.router_namespace}}}
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.router_namespace}}},
+        # Prometheus pods of the monitoring namespace only, not the whole namespace (Grafana lives there too).
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": METRICS_SCRAPER_NAMESPACE}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
     ]
     assert rule["ports"] == [{"port": settings.container_port, "protocol": "TCP"}]
 

@@ -143,3 +143,15 @@ def test_rollout_and_budget_queries_use_kube_state_metrics_names() -> None:
     assert slo.pods_below_disruption_budget(SCOPE).endswith(
         'kube_poddisruptionbudget_status_current_healthy{namespace="shop", poddisruptionbudget="web"}) > 0'
     )
+
+
+def test_the_canary_query_reads_the_canary_pods_user_requests_by_the_analysis_labels() -> None:
+    expr = slo.canary_request_counters(SCOPE, "web-canary")
+    assert expr.startswith("sum by (pod, http_route, http_request_method, http_response_status_code) (")
+    assert 'namespace="shop"' in expr and 'pod=~"web-canary-.+"' in expr
+    assert 'http_route!~"/healthz|/readyz|/metrics"' in expr  # the counts the pods' /metrics analysis counted
+    stable_pod, canary_pod = "web-7d9f8c6b5-x2x4q", "web-canary-5d9c7f-abcde"
+    pattern = re.compile("web-canary-.+")
+    assert pattern.fullmatch(canary_pod) and not pattern.fullmatch(stable_pod)
+    # A deployment name with regex characters is matched literally.
+    assert 'pod=~"x\\\\.y-.+"' in slo.canary_request_counters(SCOPE, "x.y")

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import jsonschema
 import kubernetes_validate
 import yaml
 
@@ -121,9 +122,18 @@ class Finding:
 
 
 def check_release(
-    chart_dir: Path, release: Release, *, kube_version: str, expected: Sequence[Expected | DrainSafe] = ()
+    chart_dir: Path,
+    release: Release,
+    *,
+    kube_version: str,
+    expected: Sequence[Expected | DrainSafe] = (),
+    custom_schemas: Mapping[CustomKind, Mapping[str, Any]] | None = None,
 ) -> list[Finding]:
-    """Every finding for `release` rendered from the chart in `chart_dir` for Kubernetes `kube_version`."""
+    """Every finding for `release` rendered from the chart in `chart_dir` for Kubernetes `kube_version`.
+
+    `custom_schemas` validates custom resources (e.g. a chart's ServiceMonitor) against the CRDs the same
+    stack installs (`crd_schemas`); a custom resource of a kind it lacks is reported like any unknown kind.
+    """
     with helm.Chart.load(chart_dir) as chart:
         label = f"{chart.name} {chart.version}"
         if (chart.name, chart.version) != (release.chart_name, release.version):
@@ -157,7 +167,7 @@ def check_release(
     findings += [
         Finding("invalid-object", f"{label}: {source}: {problem}")
         for source, obj in objects
-        for problem in invalid_at(obj, kube_version)
+        for problem in invalid_at(obj, kube_version, custom_schemas or {})
     ]
     findings += [Finding(kind, f"{label}: {message}") for kind, message in unmet(expected, [o for _, o in objects])]
     return findings
@@ -236,7 +246,7 @@ def manifest_objects(rendered: Mapping[str, str]) -> Iterator[tuple[str, dict[st
         for document in MANIFEST_SEPARATOR.split(text):
             if not document.strip():
                 continue
-            obj = yaml.safe_load(document)
+            obj = yaml.load(document, Loader=_KubernetesLoader)  # noqa: S506 (a SafeLoader)
             if obj is None:  # only comments, or a template that rendered nothing
                 continue
             if not isinstance(obj, dict):
@@ -244,9 +254,58 @@ def manifest_objects(rendered: Mapping[str, str]) -> Iterator[tuple[str, dict[st
             yield source, obj
 
 
-def invalid_at(obj: Mapping[str, Any], kube_version: str) -> list[str]:
-    """Why the API server at `kube_version` would refuse or silently drop part of `obj`; empty when none."""
+CustomKind = tuple[str, str]
+"""(apiVersion, kind) of a custom resource, e.g. ("monitoring.coreos.com/v1", "ServiceMonitor")."""
+
+
+def crd_schemas(crds: Iterable[Mapping[str, Any]]) -> dict[CustomKind, Mapping[str, Any]]:
+    """The openAPIV3Schema of every served version of every CustomResourceDefinition, by (apiVersion, kind)."""
+    schemas: dict[CustomKind, Mapping[str, Any]] = {}
+    for crd in crds:
+        if crd.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served") and "schema" in version:
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+class _KubernetesLoader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it (sigs.k8s.io/yaml, YAML 1.2): a bare `=` is a string, not PyYAML's 1.1 value tag.
+
+    prometheus-operator's CRDs list `=` among a matcher's enum values.
+    """
+
+
+_KubernetesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def crd_files(chart_dir: Path) -> Iterator[Mapping[str, Any]]:
+    """The CRDs a chart and its subcharts ship as plain files (Helm's `crds/` directories, installed first)."""
+    for path in sorted(chart_dir.rglob("crds/*.yaml")):
+        for document in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_KubernetesLoader):
+            if isinstance(document, dict):
+                yield document
+
+
+def invalid_at(
+    obj: Mapping[str, Any], kube_version: str, custom_schemas: Mapping[CustomKind, Mapping[str, Any]] | None = None
+) -> list[str]:
+    """Why the API server at `kube_version` would refuse or silently drop part of `obj`; empty when none.
+
+    A custom resource is checked against its CRD's schema (types, required fields, enums): the API server's
+    own validation, less its pruning of unknown fields, which the CRDs here do not forbid.
+    """
     name = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+    schema = (custom_schemas or {}).get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if schema is not None:
+        errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(dict(obj)), key=lambda e: list(e.path))
+        return [f"{name} at {'.'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
     try:
         kubernetes_validate.validate(dict(obj), kube_version, strict=True)
     except kubernetes_validate.ValidationError as error:

@@ -101,6 +101,14 @@ def ingress_nginx(release: Release) -> list[Expected | DrainSafe]:
         expected.append(present("IngressClass", controller["ingressClassResource"]["name"]))
     if controller["metrics"]["enabled"]:
         expected.append(present("Service", f"{name}-metrics"))  # templates/controller-service-metrics.yaml
+    monitor = controller["metrics"].get("serviceMonitor", {})
+    if monitor.get("enabled"):
+        # templates/controller-servicemonitor.yaml: named like the controller, our labels added, honorLabels on
+        # its one endpoint (the app's `namespace` label survives the scrape).
+        expected += [
+            Expected("ServiceMonitor", name, ("metadata", "labels"), monitor["additionalLabels"], contains=True),
+            Expected("ServiceMonitor", name, ("spec", "endpoints", 0, "honorLabels"), monitor["honorLabels"]),
+        ]
     return expected
 
 
@@ -238,11 +246,55 @@ def gateway_helm(release: Release) -> list[Expected | DrainSafe]:
     ]
     if values["crds"]["enabled"]:
         expected += [present("CustomResourceDefinition", crd) for crd in GATEWAY_API_CRDS]
+
+
+def kube_prometheus_stack(release: Release) -> list[Expected | DrainSafe]:
+    """Prometheus and Alertmanager: replicas, spread, budgets, retention, and the label they select our objects by.
+
+    kube-prometheus-stack-88.5.3 templates/_helpers.tpl: the custom resources are "<fullname>-prometheus" and
+    "<fullname>-alertmanager" (cleanPrometheusOperatorObjectNames false), their budgets carry the same names
+    (templates/{prometheus,alertmanager}/podDisruptionBudget.yaml), and with the `*SelectorNilUsesHelmValues`
+    defaults every selector is `release: <release name>` (templates/prometheus/prometheus.yaml).
+    """
+    values = release.values
+    name = fullname(release)
+    prometheus, alertmanager = values["prometheus"], values["alertmanager"]
+    selector = {"matchLabels": {"release": release.name}}
+    expected: list[Expected | DrainSafe] = [
+        Expected("Prometheus", f"{name}-prometheus", ("spec", "replicas"), prometheus["prometheusSpec"]["replicas"]),
+        Expected("Prometheus", f"{name}-prometheus", ("spec", "retention"), prometheus["prometheusSpec"]["retention"]),
+        Expected(
+            "Prometheus",
+            f"{name}-prometheus",
+            ("spec", "topologySpreadConstraints"),
+            prometheus["prometheusSpec"]["topologySpreadConstraints"],
+        ),
+        *(
+            Expected("Prometheus", f"{name}-prometheus", ("spec", key), selector)
+            for key in ("podMonitorSelector", "serviceMonitorSelector", "ruleSelector")
+        ),
+        Expected(
+            "Alertmanager", f"{name}-alertmanager", ("spec", "replicas"), alertmanager["alertmanagerSpec"]["replicas"]
+        ),
+        Expected(
+            "Alertmanager",
+            f"{name}-alertmanager",
+            ("spec", "topologySpreadConstraints"),
+            alertmanager["alertmanagerSpec"]["topologySpreadConstraints"],
+        ),
+        # Its routing lives in this Secret (templates/alertmanager/secret.yaml), read by the operator.
+        present("Secret", f"alertmanager-{name}-alertmanager"),
+        present("Deployment", f"{name}-kube-state-metrics"),  # the rollout alerts' series
+        present("Deployment", f"{name}-grafana"),
+    ]
+    for part in ("prometheus", "alertmanager"):
+        expected += budget(f"{name}-{part}", without_nulls(values[part]["podDisruptionBudget"]))
     return expected
 
 
 EXPECTED: dict[str, Callable[[Release], list[Expected | DrainSafe]]] = {
     "gateway-helm": gateway_helm,
+    "kube-prometheus-stack": kube_prometheus_stack,
     "aws-load-balancer-controller": aws_load_balancer_controller,
     "ingress-nginx": ingress_nginx,
     "cert-manager": cert_manager,

@@ -16,6 +16,9 @@ tool fills it in): set `version` and `appVersion` to v1.21.1 in that copy, never
 likewise (charts/gateway-helm, v0.0.0-latest), and its release writes values.yaml from values.tmpl.yaml
 (v1.8.3 tools/make/helm.mk: envsubst with GatewayImage=docker.io/envoyproxy/gateway:v1.8.3 and
 GatewayImagePullPolicy=IfNotPresent): do the same in the copy, DIR/gateway-helm-v1.8.3/gateway-helm.
+kube-prometheus-stack's source keeps its `crds` subchart in charts/; add its other enabled dependencies
+(Chart.yaml) from their own tags: prometheus-community/helm-charts kube-state-metrics-8.4.0 and
+prometheus-node-exporter-4.56.1, grafana-community/helm-charts grafana-12.11.1, each as charts/<name>.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.chart_check import Finding, Release, check_release
+from harness.chart_check import Finding, Release, check_release, crd_files, crd_schemas, invalid_at
 from harness.chart_expectations import EXPECTED
 from harness.mocked_stack import run_stack
 from harness.project_files import stack_names
@@ -38,6 +41,8 @@ RUNS = (*stack_names(), *VARIANTS)
 """Everything `check` renders by default: each stack, then each variant."""
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_TYPE = "aws:eks/cluster:Cluster"
+CUSTOM_RESOURCE_TYPES = ("kubernetes:monitoring.coreos.com/",)
+"""The program's custom resources whose CRDs a pinned chart installs (kube-prometheus-stack's)."""
 IMAGE_TAG = "v1.2.3"
 """The tag a deploy sets with `-c imageTag=…`; charts do not depend on it, but the program needs one."""
 
@@ -49,6 +54,8 @@ class StackReleases:
     stack: str
     kube_version: str
     releases: tuple[Release, ...]
+    custom_resources: tuple[dict[str, Any], ...] = ()
+    """The program's own objects of the charts' CRDs (the app's PodMonitor and PrometheusRule), as sent."""
 
 
 def as_helm_number(value: Any) -> Any:
@@ -78,7 +85,12 @@ def stack_releases(stack: str) -> StackReleases:
         )
         for r in graph.of_type(RELEASE_TYPE)
     )
-    return StackReleases(stack, graph.one(CLUSTER_TYPE).inputs["version"], releases)
+    custom = tuple(
+        {"apiVersion": r.inputs["apiVersion"], "kind": r.inputs["kind"], **r.inputs}
+        for r in graph.resources
+        if r.type.startswith(CUSTOM_RESOURCE_TYPES)
+    )
+    return StackReleases(stack, graph.one(CLUSTER_TYPE).inputs["version"], releases, custom)
 
 
 def charts_to_pull(stacks: Iterable[StackReleases]) -> list[Release]:
@@ -122,6 +134,9 @@ def pull(root: Path, releases: Sequence[Release], fetch: Callable[..., Any] | No
 def check_stack(root: Path, stack: StackReleases) -> list[str]:
     """Every finding for one stack's releases, each line naming the stack and the release."""
     lines = []
+    # Custom resources a chart renders (ingress-nginx's ServiceMonitor) are checked against the CRDs the stack
+    # installs (kube-prometheus-stack's), as the API server would check them.
+    schemas = crd_schemas(crd for r in stack.releases for crd in crd_files(chart_dir(root, r)))
     for release in stack.releases:
         directory = chart_dir(root, release)
         if not (directory / "Chart.yaml").is_file():
@@ -136,9 +151,17 @@ def check_stack(root: Path, stack: StackReleases) -> list[str]:
                 )
             ]
             if expected is None
-            else check_release(directory, release, kube_version=stack.kube_version, expected=expected(release))
+            else check_release(
+                directory, release, kube_version=stack.kube_version, expected=expected(release), custom_schemas=schemas
+            )
         )
         lines += [f"{stack.stack} {release.name}: {finding}" for finding in findings]
+    # The program's own custom resources, against the same CRDs: a field the operator's schema refuses would
+    # fail `pulumi up` only on a real cluster.
+    for obj in stack.custom_resources:
+        key = (obj["apiVersion"], obj["kind"])
+        problems = invalid_at(obj, stack.kube_version, schemas) if key in schemas else ["no chart installs its CRD"]
+        lines += [f"{stack.stack} program {obj['kind']}: invalid-object: {problem}" for problem in problems]
     return lines
 
 

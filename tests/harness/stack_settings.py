@@ -41,3 +41,11 @@ def program_config(stack: str, overrides: Mapping[str, Any] | None = None) -> tu
     values = as_config_strings(stack_config(stack, {"imageTag": RELEASE_TAG, **(overrides or {})}))
     raw: dict[str, str | None] = {key: values.get(f"{PROJECT}:{key}") for key in CONFIG_KEYS}
     return raw, values.get("aws:region")
+
+
+def settings_with(stack: str, overrides: Mapping[str, object]) -> StackSettings:
+    """One stack's validated settings with `overrides` (config key → value) over its files; placeholders allowed."""
+    values = as_config_strings(stack_config(stack, overrides))
+    prefix = f"{PROJECT}:"
+    raw = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+    return parse_settings(raw, stack=stack, region=values["aws:region"], allow_placeholders=True)

@@ -7,18 +7,35 @@ checked. The analysis loop itself is tested in tests/contract and, for real, in 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import stat
 import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from app import slo
 from app.contract import AppSettings
+from app.contract.analysis import snapshot
 from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep
+from infra import canary_driver
 from infra.canary import release_output
-from infra.canary_driver import Command, DriverError, ReleaseInfo, main
+from infra.canary_driver import (
+    PROMETHEUS_PROXY_PATH,
+    Command,
+    DriverError,
+    EksCanary,
+    Prometheus,
+    PulumiStack,
+    ReleaseInfo,
+    main,
+)
 
 FAKE_CLI = """#!{python}
 import json, os, sys
@@ -157,3 +174,116 @@ def test_a_failing_command_names_itself_and_its_error() -> None:
         Command(tool=sys.executable).run("-c", script)
     assert "failed with exit code 3" in str(caught.value)
     assert "last words" in str(caught.value)
+
+
+# ---------------------------------------------------------------- the analysis reads Prometheus, not pods
+
+
+class FakePrometheus(http.server.BaseHTTPRequestHandler):
+    """Answers `GET /api/v1/query` as Prometheus does (docs/querying/api.md), with `samples`."""
+
+    queries: ClassVar[list[str]] = []
+    samples: ClassVar[list[dict[str, Any]]] = []
+    body: ClassVar[dict[str, Any] | None] = None
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        assert url.path.endswith("/api/v1/query"), url.path
+        FakePrometheus.queries.append(urllib.parse.parse_qs(url.query)["query"][0])
+        body = FakePrometheus.body or {"status": "success", "data": {"resultType": "vector", "result": self.samples}}
+        data = json.dumps(body).encode()
+        self.send_response(200 if body["status"] == "success" else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    FakePrometheus.queries, FakePrometheus.samples, FakePrometheus.body = [], [], None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{PROMETHEUS_PROXY_PATH}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _sample(pod: str, status: str, value: float, route: str = "/") -> dict[str, Any]:
+    labels = {"pod": pod, "http_route": route, "http_request_method": "GET", "http_response_status_code": status}
+    return {"metric": labels, "value": [1_700_000_000.0, repr(value)]}
+
+
+def _canary(base_url: str) -> EksCanary:
+    running = CanaryRelease(policy=CanaryPolicy(strategy="canary"), step=CanaryStep(tag="v2.0.0", weight=50))
+    info = ReleaseInfo.parse(release_output(app_settings(), running))
+    return EksCanary(PulumiStack("int", "."), Prometheus(base_url), "v2.0.0", "", info)
+
+
+def test_the_canary_counts_come_from_prometheus_with_the_slo_query(prometheus: str) -> None:
+    FakePrometheus.samples = [
+        _sample("example-app-canary-5d9c-abcde", "200", 40.0),
+        _sample("example-app-canary-5d9c-abcde", "503", 2.0),
+        _sample("example-app-canary-5d9c-fghij", "200", 18.0, route='/we"ird'),
+    ]
+    canary = _canary(prometheus)
+    before = snapshot({})
+    counts = snapshot(canary.canary_metrics()).since(before)
+    assert (counts.total, counts.failed) == (60, 2)
+    scope = slo.Scope(namespace=app_settings().namespace, ingress="")
+    assert FakePrometheus.queries == [slo.canary_request_counters(scope, "example-app-canary")]
+    assert 'pod=~"example-app-canary-.+"' in FakePrometheus.queries[0]  # the canary's pods, not the stable ones
+
+
+def test_no_series_yet_is_no_requests_yet(prometheus: str) -> None:
+    assert _canary(prometheus).canary_metrics() == {}
+
+
+def test_a_prometheus_that_refuses_the_query_stops_the_step_with_its_reason(prometheus: str) -> None:
+    FakePrometheus.body = {"status": "error", "errorType": "bad_data", "error": "parse error at char 7"}
+    with pytest.raises(DriverError, match="Prometheus refused the canary query: parse error at char 7"):
+        _canary(prometheus).canary_metrics()
+
+
+def test_an_unreachable_prometheus_is_one_sentence() -> None:
+    with pytest.raises(DriverError, match=r"Prometheus did not answer the canary query \(ConnectionError\)"):
+        _canary("http://127.0.0.1:1").canary_metrics()
+
+
+def test_the_driver_no_longer_execs_into_pods() -> None:
+    source = Path(canary_driver.__file__).read_text(encoding="utf-8")
+    assert '"exec"' not in source and "pods/exec" not in source
+
+
+FAKE_PROXY = """#!{python}
+import sys, time
+assert sys.argv[1:4] == ["proxy", "--port=0", "--address=127.0.0.1"], sys.argv
+print({line!r}, flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "base"),
+    [("Starting to serve on 127.0.0.1:38411", f"http://127.0.0.1:38411{PROMETHEUS_PROXY_PATH}"), ("error: no", None)],
+)
+def test_prometheus_is_reached_through_kubectl_proxy_on_loopback(tmp_path: Path, line: str, base: str | None) -> None:
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text(FAKE_PROXY.format(python=sys.executable, line=line))
+    kubectl.chmod(kubectl.stat().st_mode | stat.S_IXUSR)
+    command = Command(tool=str(kubectl), base=("--kubeconfig", "k.json"))
+    if base is None:
+        with pytest.raises(DriverError, match="did not start: error: no"), canary_driver.prometheus_proxy(command):
+            pass
+        return
+    with canary_driver.prometheus_proxy(command) as found:
+        assert found.base_url == base
+    assert PROMETHEUS_PROXY_PATH == (
+        "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:http-web/proxy"
+    )

@@ -25,7 +25,8 @@ from harness.mocked_stack import (
     Run,
     image_digest,
 )
-from harness.project_files import PROJECT, as_config_strings, stack_config, stack_names
+from harness.project_files import PROJECT, stack_names
+from harness.stack_settings import settings_with
 from infra.registry import EcrRepository, ImageLookup
 from infra.stack_outputs import LastOutputs, stack_name
 from stacks.release import (
@@ -36,7 +37,6 @@ from stacks.release import (
     release_image_problems,
     require_app_kept,
 )
-from stacks.settings import StackSettings, parse_settings
 
 RunProgram = Callable[..., Run]
 PLATFORM = {"imageTag": None}
@@ -77,12 +77,6 @@ def _own_output_reads(graph: Graph) -> list[tuple[dict[str, object], int]]:
     return [(lookup.args, lookup.registered_before) for lookup in graph.lookups if lookup.token == READ_STACK_OUTPUTS]
 
 
-def _settings(stack: str, overrides: Mapping[str, object]) -> StackSettings:
-    values = as_config_strings(stack_config(stack, overrides))
-    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("example-app:")}
-    return parse_settings(raw, stack=stack, region=values["aws:region"], allow_placeholders=True)
-
-
 # ---------------------------------------------------------------- the platform phase
 
 
@@ -110,11 +104,11 @@ def test_without_an_image_tag_the_platform_is_built_and_no_app(
 
 
 def test_the_next_step_says_what_is_missing_first() -> None:
-    without_ci = next_step(_settings("int", PLATFORM))
+    without_ci = next_step(settings_with("int", PLATFORM))
     assert "`pulumi config set -s int githubRepository <owner>/<name>`" in without_ci
-    owner = next_step(_settings("int", {**PLATFORM, **CI}))
+    owner = next_step(settings_with("int", {**PLATFORM, **CI}))
     assert "build job pushes the image to example-app and its int job deploys the app" in owner
-    consumer = next_step(_settings("prd", {**PLATFORM, **CI, "imageRepository": SHARED}))
+    consumer = next_step(settings_with("prd", {**PLATFORM, **CI, "imageRepository": SHARED}))
     assert "the Deploy workflow's prd job then deploys the app with the next release" in consumer
 
 
@@ -215,7 +209,7 @@ RAN_THE_APP: dict[str, object] = {
     ],
 )
 def test_app_removal_decisions(overrides: dict[str, object], outputs: FakeOutputs, problem: str | None) -> None:
-    settings = _settings("int", overrides)
+    settings = settings_with("int", overrides)
     found = app_removal_problem(settings, outputs.last())
     if problem is None:
         assert found == ""
@@ -228,13 +222,13 @@ def test_app_removal_decisions(overrides: dict[str, object], outputs: FakeOutput
 
 def test_a_release_never_reads_the_outputs() -> None:
     outputs = FakeOutputs(RAN_THE_APP)
-    require_app_kept(_settings("int", {"imageTag": "v1.1.0"}), outputs)
+    require_app_kept(settings_with("int", {"imageTag": "v1.1.0"}), outputs)
     assert outputs.reads == 0
 
 
 def test_an_unreadable_state_names_the_error_and_a_way_on() -> None:
     problem = app_removal_problem(
-        _settings("prd", PLATFORM), LastOutputs(error="reading the outputs of acme/example-app/prd: access denied")
+        settings_with("prd", PLATFORM), LastOutputs(error="reading the outputs of acme/example-app/prd: access denied")
     )
     assert problem.startswith("stack 'prd': cannot tell whether it runs the app")
     assert "(reading the outputs of acme/example-app/prd: access denied)" in problem
@@ -403,9 +397,7 @@ class FakeEcr:
 def test_release_image_decisions(
     overrides: dict[str, object], images: dict[str, str] | None, problem: str | None
 ) -> None:
-    values = as_config_strings(stack_config("int", {"imageTag": RELEASE_TAG, **overrides}))
-    raw = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("example-app:")}
-    settings = parse_settings(raw, stack="int", region=values["aws:region"], allow_placeholders=True)
+    settings = settings_with("int", {"imageTag": RELEASE_TAG, **overrides})
     problems = release_image_problems(settings, FakeEcr(images))
     if problem is None:
         assert problems == []

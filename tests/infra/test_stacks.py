@@ -128,7 +128,13 @@ def test_kubeconfig_reaches_the_provider_only_as_a_secret(stack: str, stack_grap
 def test_charts_are_pinned_and_configured_for_zero_downtime(stack: str, stack_graph: GraphOf) -> None:
     graph = stack_graph(stack)
     releases = {r.inputs["name"]: r.inputs for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
-    assert set(releases) == {"ingress-nginx", "cert-manager", "metrics-server", "aws-load-balancer-controller"}
+    assert set(releases) == {
+        "ingress-nginx",
+        "cert-manager",
+        "metrics-server",
+        "aws-load-balancer-controller",
+        "kube-prometheus-stack",
+    }
     nginx, certs = releases["ingress-nginx"], releases["cert-manager"]
     assert (nginx["chart"], nginx["version"]) == (INGRESS_NGINX_CHART.name, "4.15.1")
     assert nginx["repositoryOpts"]["repo"] == INGRESS_NGINX_CHART.repository

@@ -122,7 +122,11 @@ def test_ingress_serves_the_stacks_host_with_its_certificate(stack: str, stack_g
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == ISSUER[stack]
     policy = one(graph, "networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
     assert policy["ingress"][0]["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+        {  # the stack's Prometheus, scraping /metrics
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
     ]
 
 
