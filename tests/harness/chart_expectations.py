@@ -246,6 +246,7 @@ def gateway_helm(release: Release) -> list[Expected | DrainSafe]:
     ]
     if values["crds"]["enabled"]:
         expected += [present("CustomResourceDefinition", crd) for crd in GATEWAY_API_CRDS]
+    return expected
 
 
 def kube_prometheus_stack(release: Release) -> list[Expected | DrainSafe]:
