@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypedDict
 
+from app.contract import rules
+from app.slo import Scope
 from app.timing import LOCAL_TIMING
 from infra.ingress_timing import LOCAL_INGRESS_TIMING
 from localenv.control.disruption import DisruptionBudget
@@ -31,9 +33,17 @@ from localenv.controller import Controller
 from localenv.errors import LocalEnvError
 from localenv.events import Event, EventLog, IngressEvent, IngressStep
 from localenv.images import APP_IMAGE, command_for
-from localenv.ingress import ACCESS_LOG, TEMP_DIR, AccessLogSummary, find_nginx, summarize_access_log
-from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingress_deployment
+from localenv.ingress import ACCESS_LOG, METRICS_PORT_FILE, TEMP_DIR, AccessLogSummary, find_nginx, summarize_access_log
+from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingress_deployment, replica_dir
 from localenv.loadbalancer import IngressTier, LoadBalancer, NoService, TierCanaryBackend, find_haproxy
+from localenv.monitoring import (
+    Monitoring,
+    MonitoringSources,
+    find_alertmanager,
+    find_prometheus,
+    kube_state_lines,
+    kube_state_text,
+)
 from localenv.nodegroup import NodeGroup
 from localenv.processes import ProcessRegistry, ensure_port_free, kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, LOCAL_NODES, local_deployment, local_manifests
@@ -165,6 +175,7 @@ class LocalEnvironment:
         endpoint_propagation: float = LOCAL_TIMING.endpoint_propagation,
         ingress_replicas: int = DEFAULT_INGRESS_REPLICAS,
         legacy_ingress_tier: bool = False,
+        monitoring: bool = False,
     ) -> None:
         if endpoint_propagation < 0:
             raise LocalEnvError("endpoint propagation delay must be ≥ 0 seconds")
@@ -175,6 +186,8 @@ class LocalEnvironment:
         self.endpoint_propagation = endpoint_propagation
         self.ingress_replicas = ingress_replicas
         self.legacy_ingress_tier = legacy_ingress_tier
+        self.monitoring_enabled = monitoring
+        self._monitoring: Monitoring | None = None
         self._balancer: LoadBalancer | None = None
         self._tier: IngressTier | None = None
         self._ingress_controller: Controller | None = None
@@ -207,6 +220,9 @@ class LocalEnvironment:
             return
         find_nginx()  # a missing nginx, Lua module or HAProxy is reported before anything starts
         find_haproxy()
+        if self.monitoring_enabled:
+            find_prometheus()  # and a missing Prometheus or Alertmanager, naming its package
+            find_alertmanager()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
@@ -230,9 +246,65 @@ class LocalEnvironment:
                 DisruptionBudget.from_manifest(local_manifests("v1").pod_disruption_budget)
             )  # the contract's PodDisruptionBudget; `up(budget=…)` may replace it
             self._controller.start()
+            if self.monitoring_enabled:
+                self._monitoring = self._start_monitoring(self._registry)
         except BaseException:
             self.down()
             raise
+
+    def _start_monitoring(self, registry: ProcessRegistry) -> Monitoring:
+        """Prometheus scraping this environment's pods and ingress replicas, with its rules, Alertmanager, receiver."""
+        metadata = local_manifests("v1").deployment["metadata"]
+        scope = rules.scope_named(metadata["name"], metadata["namespace"])
+        sources = MonitoringSources(
+            app_pods=lambda: self._app_targets(scope.namespace),
+            ingress_replicas=self._ingress_targets,
+            kube_state=lambda: self._kube_state(scope),
+        )
+        monitoring = Monitoring(self.state_dir, registry, sources, scope=scope)
+        monitoring.start()
+        return monitoring
+
+    def _app_targets(self, namespace: str) -> list[tuple[str, dict[str, str]]]:
+        """Every running app pod (stable and canary), as a PodMonitor lists them: address, namespace and pod name."""
+        return [
+            (pod.address, {"namespace": namespace, "pod": pod.name})
+            for controller in (self._controller, self._canary_controller)
+            if controller is not None
+            for pod in controller.status().pods
+            if pod.address and pod.pid
+        ]
+
+    def _ingress_targets(self) -> list[tuple[str, dict[str, str]]]:
+        """Every running ingress replica's metrics server (the port it wrote beside its nginx.conf)."""
+        controller = self._ingress_controller
+        found: list[tuple[str, dict[str, str]]] = []
+        for pod in controller.status().pods if controller else ():
+            if not (pod.address and pod.pid):
+                continue
+            port_file = replica_dir(self.state_dir / INGRESS_DIR, pod.address) / METRICS_PORT_FILE
+            with contextlib.suppress(OSError, ValueError):
+                found.append((f"127.0.0.1:{int(port_file.read_text())}", {"controller_pod": pod.name}))
+        return found
+
+    def _kube_state(self, scope: Scope) -> str:
+        """kube-state-metrics' series for the app's Deployment, its canary's, their pods and the budget."""
+        lines: list[str] = []
+        stable, canary = scope.deployments
+        for controller, name in ((self._controller, stable), (self._canary_controller, canary)):
+            if controller is not None:
+                budget = controller.budget_status() if controller is self._controller else None
+                lines += kube_state_lines(
+                    namespace=scope.namespace, deployment=name, status=controller.status(), budget=budget
+                )
+        return kube_state_text(lines)
+
+    @property
+    def monitoring(self) -> Monitoring:
+        """Prometheus, Alertmanager and the webhook receiver of this environment (started with monitoring=True)."""
+        if self._monitoring is None:
+            raise LocalEnvError("monitoring is not running; start the environment with monitoring on (--monitoring)")
+        return self._monitoring
 
     def _start_ingress_tier(self, registry: ProcessRegistry, events: EventLog) -> tuple[LoadBalancer, IngressTier]:
         """HAProxy, then the ingress Deployment under its own control loop; returns once its rollout is complete."""
@@ -305,6 +377,9 @@ class LocalEnvironment:
 
     def down(self) -> None:
         """Stop every pod and nginx, and release the state directory; safe to call twice."""
+        if self._monitoring is not None:
+            self._monitoring.stop()
+            self._monitoring = None
         self.stop_canary_controller()
         if self._controller is not None:
             self._controller.stop()
