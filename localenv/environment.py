@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import math
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from types import TracebackType
 from typing import IO, Any, TypedDict
 
 from app.contract import rules
-from app.slo import Scope
+from app.slo import AVAILABILITY, FAST_BURN, LATENCY_THRESHOLD, Scope, page_latency_quantile
 from app.timing import LOCAL_TIMING
 from infra.ingress_timing import LOCAL_INGRESS_TIMING
 from localenv.control.disruption import DisruptionBudget
@@ -298,6 +299,29 @@ class LocalEnvironment:
                     namespace=scope.namespace, deployment=name, status=controller.status(), budget=budget
                 )
         return kube_state_text(lines)
+
+    def indicator(self) -> dict[str, Any] | None:
+        """Availability and page p99 over the fast-burn alert's long window, from Prometheus; None without monitoring.
+
+        The same PromQL the alerts and the dashboard read (app/slo.py); a value is None while there is no traffic.
+        """
+        if self._monitoring is None:
+            return None
+        metadata = local_manifests("v1").deployment["metadata"]
+        scope = rules.scope_named(metadata["name"], metadata["namespace"])
+        window = self._monitoring.profile.window(FAST_BURN.long_window)
+        api = self._monitoring.api
+        error_ratio = api.value(AVAILABILITY.error_ratio(scope, window))
+        p99 = api.value(page_latency_quantile(0.99, scope, window))
+        usable = [v if v is not None and math.isfinite(v) else None for v in (error_ratio, p99)]
+        return {
+            "window": window,
+            "availability": None if usable[0] is None else 1.0 - usable[0],
+            "availability_objective": AVAILABILITY.target,
+            "p99_seconds": usable[1],
+            "latency_bound_seconds": LATENCY_THRESHOLD,
+            "prometheus": self._monitoring.prometheus_url,
+        }
 
     @property
     def monitoring(self) -> Monitoring:
