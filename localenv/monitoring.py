@@ -57,6 +57,8 @@ KUBE_STATE_JOB = "kube-state-metrics"
 RECEIVER_PATH = "/alerts"
 STOP_GRACE = 5.0
 READY_TIMEOUT = 20.0
+ANALYSIS_POLL_S = 0.25
+"""Seconds between two looks of the local canary analysis (localenv/canary.py POLL_SECONDS is this number)."""
 
 
 def _find(binary: str, package: str) -> str:
@@ -81,7 +83,13 @@ def find_alertmanager() -> str:
 
 # --- configuration (pure) ----------------------------------------------------------------------------
 def prometheus_config(
-    *, targets_dir: Path, rule_file: Path, alertmanager: str, kube_state: str, profile: Profile = LOCAL
+    *,
+    targets_dir: Path,
+    rule_file: Path,
+    alertmanager: str,
+    kube_state: str,
+    profile: Profile = LOCAL,
+    analysis_poll: float = ANALYSIS_POLL_S,
 ) -> dict[str, Any]:
     """prometheus.yml: three jobs (app pods and ingress replicas from file_sd, kube-state-metrics), rules, Alertmanager.
 
@@ -103,7 +111,15 @@ def prometheus_config(
         "rule_files": [str(rule_file)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": [
-            {"job_name": APP_JOB, "file_sd_configs": [file_sd(APP_JOB)]},
+            {
+                "job_name": APP_JOB,
+                # The canary analysis looks every ANALYSIS_POLL_S: the pods' counters are scraped that often, so
+                # judging from Prometheus is no later than reading the pods (prometheus v2.42.0 config/config.go:
+                # a job's scrape_interval overrides the global one, and its timeout may not exceed it).
+                "scrape_interval": slo.duration(analysis_poll),
+                "scrape_timeout": slo.duration(analysis_poll),
+                "file_sd_configs": [file_sd(APP_JOB)],
+            },
             {"job_name": INGRESS_JOB, "honor_labels": True, "file_sd_configs": [file_sd(INGRESS_JOB)]},
             {"job_name": KUBE_STATE_JOB, "honor_labels": True, "static_configs": [{"targets": [kube_state]}]},
         ],

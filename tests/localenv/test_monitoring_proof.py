@@ -21,6 +21,8 @@ from app import slo
 from app.contract import dashboard, rules
 from harness.local_environment import naive_deployment, plan, processes_under, wait_all_gone
 from localenv import LocalEnvError, LocalEnvironment
+from localenv.canary import POLL_SECONDS, release_canary
+from localenv.images import FAULTY_IMAGE
 from localenv.traffic import Traffic
 
 pytestmark = pytest.mark.process
@@ -110,3 +112,31 @@ def test_naive_rollouts_fire_the_fast_burn_alert_and_alertmanager_delivers_it(mo
     print(f"naive rollouts: {report.total} requests, {report.failed} failed; delivered {delivered}")
     assert report.failed > 0, "the naive rollouts failed nothing: the proof is blind"
     assert FAST_BURN in delivered, f"{FAST_BURN} not delivered to the receiver (got {delivered})"
+
+
+def test_a_faulty_canary_is_aborted_from_prometheus_as_fast_as_from_the_pods(monitored: LocalEnvironment) -> None:
+    """The same faulty build, judged once from the pods' /metrics and once from Prometheus, under the same load."""
+    env = monitored
+    assert env.up("v1", replicas=2).ok
+    seconds: dict[bool, float] = {}
+    for from_prometheus in (False, True):
+        traffic = Traffic(plan(env)).start()
+        try:
+            time.sleep(0.5)
+            decisions: list[float] = []
+            record = decisions.append
+            outcome = release_canary(
+                env,
+                "v2",
+                image_repository=FAULTY_IMAGE,
+                from_prometheus=from_prometheus,
+                progress=lambda weight, decision, record=record: record(decision.elapsed),
+            )
+        finally:
+            traffic.stop()
+        assert not outcome.promoted, outcome.summary
+        seconds[from_prometheus] = decisions[-1]
+        print(f"{'prometheus' if from_prometheus else 'pods'}: {outcome.summary} after {decisions[-1]:.2f} s")
+    # As fast as reading the pods: the pods are scraped as often as the analysis looks, so Prometheus' evidence
+    # is at most one look behind.
+    assert seconds[True] <= seconds[False] + POLL_SECONDS, seconds
