@@ -189,8 +189,9 @@ class PrometheusCanary(LocalCanary):
     def _route(self, weight: int, *, by_header: bool = True) -> None:
         """Route to the canary only once Prometheus scrapes every canary pod: no request may go unseen.
 
-        Prometheus hands discovered targets to its scrapers in batches (a few seconds apart), so a new pod is
-        scraped some seconds after it starts; the analysis' clock starts after that, not before.
+        Prometheus hands discovered targets to its scrapers at most every 5 s (prometheus/prometheus
+        discovery/manager.go NewManager, `updatert: 5 * time.Second`; read from a stored copy, not at the
+        v2.42.0 tag), so a new pod is scraped seconds after it starts; the analysis' clock starts after that.
         """
         if weight > 0:
             pods = {p.name for p in self.env.canary_controller().status().pods if p.address is not None}
