@@ -35,6 +35,7 @@ from app.timing import LOCAL_TIMING
 from localenv.chart import write_timeline
 from localenv.errors import LocalEnvError
 from localenv.events import EndpointsEvent, EndpointsStage, Event, PodChange, PodEvent
+from localenv.monitoring import ANALYSIS_POLL_S
 from localenv.traffic import Traffic, TrafficPlan, TrafficReport, percentile
 
 DEFAULT_OUT = Path("build/bench")
@@ -372,7 +373,7 @@ def overhead_table(without: ReplicaResult, monitored: ReplicaResult) -> str:
     """Steady and rollout p50/p99 without and with Prometheus scraping every pod and replica, side by side."""
     lines = [
         f"Prometheus overhead, {without.replicas} replicas, {len(without.samples)} rollouts each "
-        f"(scrape every {LOCAL_SLO.scrape_interval:g} s):",
+        f"(app pods scraped every {ANALYSIS_POLL_S:g} s, the rest every {LOCAL_SLO.scrape_interval:g} s):",
         f"{'':<22}{'without':>12}{'with':>12}",
     ]
     for window in ("steady", "rollout"):
