@@ -677,6 +677,8 @@ class LocalEnvironment:
             pids += [p.pid for p in self._ingress_controller.status().pods if p.pid]
         if self._balancer is not None and self._balancer.pid:
             pids.append(self._balancer.pid)
+        if self._monitoring is not None:
+            pids += self._monitoring.pids()
         return pids
 
     def wait_for(self, predicate: Callable[[EnvironmentStatus], bool], timeout: float, what: str) -> None:

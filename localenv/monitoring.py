@@ -480,6 +480,10 @@ class Monitoring:
             with contextlib.suppress(Exception):  # a status read racing `down` must not kill the thread loudly
                 self._write_targets(targets_dir)
 
+    def pids(self) -> list[int]:
+        """Prometheus' and Alertmanager's process ids while they run."""
+        return [p.pid for p in (self._prometheus, self._alertmanager) if p is not None and p.poll() is None]
+
     def stop(self) -> None:
         """Stop discovery, both servers (SIGTERM, SIGKILL after a grace) and the loopback endpoints; safe twice."""
         self._stop.set()

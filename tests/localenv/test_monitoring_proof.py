@@ -11,7 +11,9 @@ discovery and evaluates app/contract/rules.py's local rules; Alertmanager posts 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 
 from app import slo
 from app.contract import dashboard, rules
-from harness.local_environment import naive_deployment, plan, processes_under, wait_all_gone
+from harness.local_environment import naive_deployment, plan, processes_under, run, wait_all_gone
 from localenv import LocalEnvError, LocalEnvironment
 from localenv.canary import POLL_SECONDS, release_canary
 from localenv.images import FAULTY_IMAGE
@@ -140,3 +142,26 @@ def test_a_faulty_canary_is_aborted_from_prometheus_as_fast_as_from_the_pods(mon
     # As fast as reading the pods: the pods are scraped as often as the analysis looks, so Prometheus' evidence
     # is at most one look behind.
     assert seconds[True] <= seconds[False] + POLL_SECONDS, seconds
+
+
+def test_cli_up_with_monitoring_shows_the_indicator_and_down_stops_both_servers(tmp_path: Path) -> None:
+    state = tmp_path / "cli"
+    up = run(state, "up", "--port", "0", "--monitoring")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = json.loads(run(state, "status", "--json").stdout)
+        # Two bursts a few scrapes apart: a counter's first sample alone gives rate() nothing to compare.
+        for _burst in range(2):
+            for _ in range(50):
+                urllib.request.urlopen(status["url"] + "/", timeout=5).read()
+            time.sleep(3 * slo.LOCAL.scrape_interval)
+        text = run(state, "status").stdout
+        indicator = json.loads(run(state, "status", "--json").stdout)["indicator"]
+        servers = processes_under(state)
+    finally:
+        down = run(state, "down")
+    assert "indicator    availability 100.00%" in text, text
+    assert indicator["availability"] == 1.0 and indicator["p99_seconds"] is not None, indicator
+    assert len(servers) > 2
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert wait_all_gone(servers) == [], "processes left behind after down"
