@@ -41,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from app.serving import VERSION_PATH
+from app.slo import LOCAL as LOCAL_SLO
 from app.timing import LOCAL_TIMING, Timing
 from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.chart import write_timeline
 from localenv.errors import LocalEnvError
 from localenv.events import EndpointsEvent, EndpointsStage, Event, PodChange, PodEvent
 from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, INGRESS_DEPLOYMENT
+from localenv.monitoring import ANALYSIS_POLL_S
 from localenv.traffic import Traffic, TrafficPlan, TrafficReport, loopback_problem, percentile
 
 DEFAULT_OUT = Path("build/bench")
@@ -291,6 +293,8 @@ class BenchOptions:
     out: Path
     json: bool
     strict: bool
+    prometheus_overhead: bool = False
+    """Also run the first replica count with Prometheus and Alertmanager scraping, and print p99 side by side."""
 
 
 def _positive(name: str, raw: str, limit: int) -> int:
@@ -330,6 +334,11 @@ def parse_options(argv: Sequence[str]) -> BenchOptions:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"directory for the charts and {RESULT_NAME}")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--prometheus-overhead",
+        action="store_true",
+        help="run the first replica count again with Prometheus scraping and print both p99s side by side",
+    )
     args = parser.parse_args(list(argv))
     replicas = [_positive("--replicas value", part.strip(), MAX_REPLICAS) for part in args.replicas.split(",")]
     rollouts = [_positive("--rollouts value", part.strip(), MAX_ROLLOUTS) for part in args.rollouts.split(",")]
@@ -362,6 +371,7 @@ def parse_options(argv: Sequence[str]) -> BenchOptions:
         out=out,
         json=bool(args.json),
         strict=bool(args.strict),
+        prometheus_overhead=bool(args.prometheus_overhead),
     )
 
 
@@ -417,9 +427,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r.chart:
                 print(f"chart ({r.replicas} replicas): {r.chart}")
         print(f"result: {result_path}")
+    if options.prometheus_overhead and results:
+        replicas, rollouts = options.plan[0]
+        with tempfile.TemporaryDirectory(prefix="example-app-bench-prom-") as state:
+            monitored = _run_replicas(Path(state) / f"r{replicas}", replicas, rollouts, options, monitoring=True)
+        print(overhead_table(results[0], monitored))
     missed = any(not met for i, r in enumerate(results) for _, met, _ in r.targets(first=i == 0))
     missed = missed or any(not met for d in disruptions for _, met, _ in d.targets())
     return 1 if options.strict and missed else 0
+
+
+def overhead_table(without: ReplicaResult, monitored: ReplicaResult) -> str:
+    """Steady and rollout p50/p99 without and with Prometheus scraping every pod and replica, side by side."""
+    lines = [
+        f"Prometheus overhead, {without.replicas} replicas, {len(without.samples)} rollouts each "
+        f"(app pods scraped every {ANALYSIS_POLL_S:g} s, the rest every {LOCAL_SLO.scrape_interval:g} s):",
+        f"{'':<22}{'without':>12}{'with':>12}",
+    ]
+    for window in ("steady", "rollout"):
+        for fraction in (0.5, 0.99):
+            label = f"{window} p{round(fraction * 100)} (ms)"
+            before, after = without.latency(window, fraction), monitored.latency(window, fraction)
+            lines.append(f"{label:<22}{before:>12.1f}{after:>12.1f}")
+    lines.append(f"{'failed requests':<22}{without.failed:>12}{monitored.failed:>12}")
+    return "\n".join(lines)
 
 
 def run(options: BenchOptions) -> list[ReplicaResult]:
@@ -505,7 +536,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchOptions) -> ReplicaResult:
+def _run_replicas(
+    state_dir: Path, replicas: int, rollouts: int, options: BenchOptions, *, monitoring: bool = False
+) -> ReplicaResult:
     from localenv.environment import LocalEnvironment
     from localenv.profile import local_deployment
     from localenv.spec import DeploymentSpec
@@ -514,8 +547,8 @@ def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchO
     surge, _ = spec.fenceposts()
     samples: list[RolloutSample] = []
     chart: str | None = None
-    with LocalEnvironment(state_dir, port=0) as env:
-        _say(f"{replicas} replicas: bringing the local environment up …")
+    with LocalEnvironment(state_dir, port=0, monitoring=monitoring) as env:
+        _say(f"{replicas} replicas{' with Prometheus' if monitoring else ''}: bringing the local environment up …")
         first = env.up(version=f"bench-{replicas}r-0", replicas=replicas)
         if not first.ok:
             raise LocalEnvError(f"the local environment did not come up: {first.message}")
@@ -550,7 +583,7 @@ def _run_replicas(state_dir: Path, replicas: int, rollouts: int, options: BenchO
                 f"time to ready {sample.time_to_ready:.2f} s), old answers after all-new endpoints: "
                 f"{sample.old_after_all_new}"
             )
-            if number == rollouts:
+            if number == rollouts and not monitoring:
                 endpoint_changes = [
                     (report.to_traffic_time(e.monotonic), "endpoints")
                     for e in result.events

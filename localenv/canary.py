@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from app import slo
 from app.contract.analysis import CanaryOutcome, Decision, Override, Progress, run_canary
 from app.contract.canary import LOCAL_CANARY, CanaryPolicy, CanaryStep, canary_name, render_canary
 from app.contract.settings import SettingsError
@@ -32,13 +33,16 @@ from localenv.environment import LocalEnvironment
 from localenv.errors import LocalEnvError
 from localenv.events import IngressEvent, IngressStep
 from localenv.images import APP_IMAGE
+from localenv.monitoring import ANALYSIS_POLL_S
 from localenv.profile import local_routes, local_settings
 from localenv.spec import DeploymentSpec
 from localenv.traffic import Traffic, TrafficPlan
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = ANALYSIS_POLL_S
 """Seconds between two looks at the canary's metrics: short, so a bad canary hurts few requests."""
 METRICS_TIMEOUT_S = 2.0
+SCRAPED_TIMEOUT_S = 15.0
+"""Longest wait for Prometheus to scrape a new canary pod (its discovery batches targets every few seconds)."""
 
 
 class LocalCanary:
@@ -181,6 +185,50 @@ class LocalCanary:
             self.on_route(weight)
 
 
+class PrometheusCanary(LocalCanary):
+    """A local canary whose analysis reads the canary pods' request counters from Prometheus, not from the pods.
+
+    The query is app/slo.py's (the app's request counter, user routes only, the app's namespace), narrowed to
+    the canary's pods; the counters go through the same `app.contract.analysis` judge as before. Prometheus
+    scrapes every `LOCAL.scrape_interval`, so the evidence is at most that old.
+    """
+
+    def _route(self, weight: int, *, by_header: bool = True) -> None:
+        """Route to the canary only once Prometheus scrapes every canary pod: no request may go unseen.
+
+        Prometheus hands discovered targets to its scrapers at most every 5 s (prometheus/prometheus
+        discovery/manager.go NewManager, `updatert: 5 * time.Second`; read from a stored copy, not at the
+        v2.42.0 tag), so a new pod is scraped seconds after it starts; the analysis' clock starts after that.
+        """
+        if weight > 0:
+            pods = {p.name for p in self.env.canary_controller().status().pods if p.address is not None}
+            namespace = local_settings(self.tag).namespace
+            up = slo.series("up", (("namespace", "=", namespace), ("pod", "=~", "|".join(sorted(pods)))))
+            deadline = time.monotonic() + SCRAPED_TIMEOUT_S
+            while {r["metric"].get("pod") for r in self.env.monitoring.api.query(f"{up} == 1")} != pods:
+                if time.monotonic() > deadline:
+                    raise LocalEnvError(f"Prometheus did not scrape the canary's pods within {SCRAPED_TIMEOUT_S:g} s")
+                time.sleep(POLL_SECONDS)
+        super()._route(weight, by_header=by_header)
+
+    def canary_metrics(self) -> dict[str, str]:
+        """Each canary pod's user-request counters as Prometheus last scraped them, as exposition text."""
+        pods = [p.name for p in self.env.canary_controller().status().pods if p.address is not None]
+        if not pods:
+            raise LocalEnvError(f"no canary pod of {self.tag} is running")
+        namespace = local_settings(self.tag).namespace
+        matchers = (("namespace", "=", namespace), ("pod", "=~", "|".join(pods)), *slo.user_requests())
+        query = slo.series(slo.REQUEST_COUNT, matchers)
+        texts: dict[str, list[str]] = {pod: [] for pod in pods}
+        for sample in self.env.monitoring.api.query(query):
+            labels = sample["metric"]
+            kept = {key: labels.get(key, "") for key in (slo.ROUTE_LABEL, slo.METHOD_LABEL, slo.STATUS_LABEL)}
+            texts.setdefault(labels.get("pod", ""), []).append(
+                f"{slo.series(slo.REQUEST_COUNT, tuple((k, '=', v) for k, v in kept.items()))} {sample['value'][1]}"
+            )
+        return {pod: "".join(f"{line}\n" for line in lines) for pod, lines in texts.items()}
+
+
 def release_canary(
     env: LocalEnvironment,
     tag: str,
@@ -191,9 +239,16 @@ def release_canary(
     override: Override | None = None,
     on_route: Callable[[int], None] | None = None,
     poll_seconds: float = POLL_SECONDS,
+    from_prometheus: bool | None = None,
 ) -> CanaryOutcome:
-    """Run `tag` as a canary through the policy's steps and analysis; promoted or aborted when it returns."""
-    target = LocalCanary(env, tag, policy=policy, image_repository=image_repository, on_route=on_route)
+    """Run `tag` as a canary through the policy's steps and analysis; promoted or aborted when it returns.
+
+    `from_prometheus`: the analysis reads the canary's counters from the environment's Prometheus; by default
+    it does whenever the environment runs one.
+    """
+    use_prometheus = env.monitoring_enabled if from_prometheus is None else from_prometheus
+    kind = PrometheusCanary if use_prometheus else LocalCanary
+    target = kind(env, tag, policy=policy, image_repository=image_repository, on_route=on_route)
 
     def record(weight: int, decision: Decision) -> None:
         env.event_log.emit(analysis_event(weight, decision))

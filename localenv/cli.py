@@ -191,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     supervise.add_argument("--port", type=int, required=True)
     supervise.add_argument("--propagation", type=float, required=True)
     supervise.add_argument("--router", required=True)
+    supervise.add_argument("--monitoring", action="store_true")
     return parser
 
 
@@ -206,6 +207,11 @@ def _port_options(sub: argparse.ArgumentParser) -> None:
         "--router",
         default=DEFAULT_ROUTER,
         help=f"whose route objects the local ingress serves: {' or '.join(ROUTERS)} (default %(default)s)",
+    )
+    sub.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also run Prometheus and Alertmanager on loopback (Debian prometheus, prometheus-alertmanager)",
     )
 
 
@@ -224,7 +230,7 @@ def _up(args: argparse.Namespace) -> int:
         raise LocalEnvError(
             f"the local environment is already up at {url}; use `deploy --version TAG`, or `down` first"
         )
-    pid = start_daemon(state_dir, args.port, args.propagation, args.router)
+    pid = start_daemon(state_dir, args.port, args.propagation, args.router, args.monitoring)
     result = _run_rollout(args, state_dir, "up", version=args.version, replicas=args.replicas)
     status = _environment_status(state_dir)
     if args.json:
@@ -291,10 +297,34 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0 if result.get("ok") else 1
 
 
+def _indicator(state_dir: Path) -> dict[str, Any] | None:
+    """The indicator from the environment's Prometheus (availability, page p99), or None without monitoring."""
+    indicator: dict[str, Any] | None = request(state_dir, "indicator").get("indicator")
+    return indicator
+
+
+def indicator_line(indicator: dict[str, Any] | None) -> str | None:
+    """`indicator   availability 99.95 % (objective 99.9 %), page p99 4.9 ms (bound 100 ms) over 1m`."""
+    if indicator is None:
+        return None
+
+    def share(value: float | None) -> str:
+        return "no traffic" if value is None else f"{value:.2%}"
+
+    p99 = indicator.get("p99_seconds")
+    return (
+        f"  indicator    availability {share(indicator.get('availability'))} "
+        f"(objective {indicator['availability_objective']:.1%}), page p99 "
+        f"{'no traffic' if p99 is None else f'{p99 * 1000:.1f} ms'} "
+        f"(bound {indicator['latency_bound_seconds'] * 1000:g} ms) over {indicator['window']}, from Prometheus"
+    )
+
+
 def _status(args: argparse.Namespace) -> int:
     status = _environment_status(_state_dir(args))
+    indicator = _indicator(_state_dir(args))
     if args.json:
-        print(json.dumps(status.to_json(), indent=1))
+        print(json.dumps({**status.to_json(), "indicator": indicator}, indent=1))
         return 0
     counts, rollout = status.counts, status.rollout
     print(f"{status.deployment} at {status.url}: {status.version} ({status.image})")
@@ -334,6 +364,9 @@ def _status(args: argparse.Namespace) -> int:
         accepting = "" if target.accepting_new else ", no new connections"
         print(f"target {target.name} {target.address}: {target.health}{accepting}")
     print("revisions: " + ", ".join(f"{r.revision}={r.version}" for r in status.revisions))
+    line = indicator_line(indicator)
+    if line is not None:
+        print(line.strip())
     return 0
 
 
@@ -442,7 +475,7 @@ def _demo(args: argparse.Namespace) -> int:
     if supervisor_pid(state_dir) is not None:
         raise LocalEnvError("the local environment is already up; run `python -m localenv down` first")
     chart_path = args.chart or state_dir / "demo-timeline.png"
-    start_daemon(state_dir, args.port, args.propagation, args.router)
+    start_daemon(state_dir, args.port, args.propagation, args.router, args.monitoring)
     keep = False
     try:
         up = _run_rollout(args, state_dir, "up", version=args.from_version, replicas=args.replicas)
@@ -481,11 +514,15 @@ def _demo(args: argparse.Namespace) -> int:
                         "traffic": summary,
                         "smoke": None if smoke is None else {"ok": smoke.ok, "problems": smoke.problems},
                         "chart": str(chart),
+                        "indicator": _indicator(state_dir),
                     }
                 )
             )
         else:
             _print_summary(summary, result)
+            line = indicator_line(_indicator(state_dir))
+            if line is not None:
+                print(line)
             if smoke is not None:
                 print(smoke.message())
             print(f"chart: {chart}")
@@ -516,7 +553,7 @@ def _tour(args: argparse.Namespace) -> int:
 
 
 def _supervise(args: argparse.Namespace) -> int:
-    return serve(args.state_dir, args.port, args.propagation, args.router)
+    return serve(args.state_dir, args.port, args.propagation, args.router, args.monitoring)
 
 
 # ---- helpers ----------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from localenv.control.actions import (
     StartContainer,
 )
 from localenv.control.backoff import CrashLoopBackOff
-from localenv.control.disruption import DisruptionBudget
-from localenv.control.drain import cancel_drain, start_drain
+from localenv.control.disruption import BudgetStatus, DisruptionBudget
+from localenv.control.drain import budget_now, cancel_drain, start_drain
 from localenv.control.events import Counts, RolloutEvent, RolloutStep
 from localenv.control.objects import Cluster, Rollout, RolloutState
 from localenv.control.scheduling import Node
@@ -181,6 +181,12 @@ class Controller:
         """Everything `status` shows of this Deployment: rollout, counts, revisions, pods, endpoints."""
         with self._lock:
             return describe(self.cluster, self.runtime.now())
+
+    def budget_status(self) -> tuple[str, BudgetStatus] | None:
+        """The disruption budget's name and status right now (what kube-state-metrics reports), or None."""
+        with self._lock:
+            numbers = budget_now(self.cluster)
+            return None if numbers is None or self.cluster.budget is None else (self.cluster.budget.name, numbers)
 
     def counts(self) -> Counts:
         """Pods by kind right now, in the terms the rollout invariants use."""

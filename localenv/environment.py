@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import math
 import os
 import shutil
 import signal
@@ -21,7 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypedDict
 
+from app.contract import rules
 from app.contract.routers import DEFAULT_ROUTER
+from app.slo import AVAILABILITY, FAST_BURN, LATENCY_THRESHOLD, Scope, page_latency_quantile
 from app.timing import LOCAL_TIMING
 from infra.ingress_timing import LOCAL_INGRESS_TIMING
 from localenv.control.disruption import DisruptionBudget
@@ -32,9 +35,17 @@ from localenv.controller import Controller
 from localenv.errors import LocalEnvError
 from localenv.events import Event, EventLog, IngressEvent, IngressStep
 from localenv.images import APP_IMAGE, command_for
-from localenv.ingress import ACCESS_LOG, TEMP_DIR, AccessLogSummary, find_nginx, summarize_access_log
-from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingress_deployment
+from localenv.ingress import ACCESS_LOG, METRICS_PORT_FILE, TEMP_DIR, AccessLogSummary, find_nginx, summarize_access_log
+from localenv.ingress_pod import DEFAULT_INGRESS_REPLICAS, ingress_budget, ingress_deployment, replica_dir
 from localenv.loadbalancer import IngressTier, LoadBalancer, NoService, TierCanaryBackend, find_haproxy
+from localenv.monitoring import (
+    Monitoring,
+    MonitoringSources,
+    find_alertmanager,
+    find_prometheus,
+    kube_state_lines,
+    kube_state_text,
+)
 from localenv.nodegroup import NodeGroup
 from localenv.processes import ProcessRegistry, ensure_port_free, kill_orphans
 from localenv.profile import (
@@ -174,6 +185,7 @@ class LocalEnvironment:
         ingress_replicas: int = DEFAULT_INGRESS_REPLICAS,
         legacy_ingress_tier: bool = False,
         router: str = DEFAULT_ROUTER,
+        monitoring: bool = False,
     ) -> None:
         if endpoint_propagation < 0:
             raise LocalEnvError("endpoint propagation delay must be ≥ 0 seconds")
@@ -190,6 +202,8 @@ class LocalEnvironment:
         self.route = local_routes(local_settings("v1", router=router))
         if self.route.stable_service != local_manifests("v1", router=router).service["metadata"]["name"]:
             raise LocalEnvError(f"the {router} routes send requests to {self.route.stable_service!r}, not the app")
+        self.monitoring_enabled = monitoring
+        self._monitoring: Monitoring | None = None
         self._balancer: LoadBalancer | None = None
         self._tier: IngressTier | None = None
         self._ingress_controller: Controller | None = None
@@ -222,6 +236,9 @@ class LocalEnvironment:
             return
         find_nginx()  # a missing nginx, Lua module or HAProxy is reported before anything starts
         find_haproxy()
+        if self.monitoring_enabled:
+            find_prometheus()  # and a missing Prometheus or Alertmanager, naming its package
+            find_alertmanager()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
@@ -245,9 +262,88 @@ class LocalEnvironment:
                 DisruptionBudget.from_manifest(local_manifests("v1").pod_disruption_budget)
             )  # the contract's PodDisruptionBudget; `up(budget=…)` may replace it
             self._controller.start()
+            if self.monitoring_enabled:
+                self._monitoring = self._start_monitoring(self._registry)
         except BaseException:
             self.down()
             raise
+
+    def _start_monitoring(self, registry: ProcessRegistry) -> Monitoring:
+        """Prometheus scraping this environment's pods and ingress replicas, with its rules, Alertmanager, receiver."""
+        metadata = local_manifests("v1").deployment["metadata"]
+        scope = rules.scope_named(metadata["name"], metadata["namespace"])
+        sources = MonitoringSources(
+            app_pods=lambda: self._app_targets(scope.namespace),
+            ingress_replicas=self._ingress_targets,
+            kube_state=lambda: self._kube_state(scope),
+        )
+        monitoring = Monitoring(self.state_dir, registry, sources, scope=scope)
+        monitoring.start()
+        return monitoring
+
+    def _app_targets(self, namespace: str) -> list[tuple[str, dict[str, str]]]:
+        """Every running app pod (stable and canary), as a PodMonitor lists them: address, namespace and pod name."""
+        return [
+            (pod.address, {"namespace": namespace, "pod": pod.name})
+            for controller in (self._controller, self._canary_controller)
+            if controller is not None
+            for pod in controller.status().pods
+            if pod.address and pod.pid
+        ]
+
+    def _ingress_targets(self) -> list[tuple[str, dict[str, str]]]:
+        """Every running ingress replica's metrics server (the port it wrote beside its nginx.conf)."""
+        controller = self._ingress_controller
+        found: list[tuple[str, dict[str, str]]] = []
+        for pod in controller.status().pods if controller else ():
+            if not (pod.address and pod.pid):
+                continue
+            port_file = replica_dir(self.state_dir / INGRESS_DIR, pod.address) / METRICS_PORT_FILE
+            with contextlib.suppress(OSError, ValueError):
+                found.append((f"127.0.0.1:{int(port_file.read_text())}", {"controller_pod": pod.name}))
+        return found
+
+    def _kube_state(self, scope: Scope) -> str:
+        """kube-state-metrics' series for the app's Deployment, its canary's, their pods and the budget."""
+        lines: list[str] = []
+        stable, canary = scope.deployments
+        for controller, name in ((self._controller, stable), (self._canary_controller, canary)):
+            if controller is not None:
+                budget = controller.budget_status() if controller is self._controller else None
+                lines += kube_state_lines(
+                    namespace=scope.namespace, deployment=name, status=controller.status(), budget=budget
+                )
+        return kube_state_text(lines)
+
+    def indicator(self) -> dict[str, Any] | None:
+        """Availability and page p99 over the fast-burn alert's long window, from Prometheus; None without monitoring.
+
+        The same PromQL the alerts and the dashboard read (app/slo.py); a value is None while there is no traffic.
+        """
+        if self._monitoring is None:
+            return None
+        metadata = local_manifests("v1").deployment["metadata"]
+        scope = rules.scope_named(metadata["name"], metadata["namespace"])
+        window = self._monitoring.profile.window(FAST_BURN.long_window)
+        api = self._monitoring.api
+        error_ratio = api.value(AVAILABILITY.error_ratio(scope, window))
+        p99 = api.value(page_latency_quantile(0.99, scope, window))
+        usable = [v if v is not None and math.isfinite(v) else None for v in (error_ratio, p99)]
+        return {
+            "window": window,
+            "availability": None if usable[0] is None else 1.0 - usable[0],
+            "availability_objective": AVAILABILITY.target,
+            "p99_seconds": usable[1],
+            "latency_bound_seconds": LATENCY_THRESHOLD,
+            "prometheus": self._monitoring.prometheus_url,
+        }
+
+    @property
+    def monitoring(self) -> Monitoring:
+        """Prometheus, Alertmanager and the webhook receiver of this environment (started with monitoring=True)."""
+        if self._monitoring is None:
+            raise LocalEnvError("monitoring is not running; start the environment with monitoring on (--monitoring)")
+        return self._monitoring
 
     def _start_ingress_tier(self, registry: ProcessRegistry, events: EventLog) -> tuple[LoadBalancer, IngressTier]:
         """HAProxy, then the ingress Deployment under its own control loop; returns once its rollout is complete."""
@@ -324,6 +420,9 @@ class LocalEnvironment:
 
     def down(self) -> None:
         """Stop every pod and nginx, and release the state directory; safe to call twice."""
+        if self._monitoring is not None:
+            self._monitoring.stop()
+            self._monitoring = None
         self.stop_canary_controller()
         if self._controller is not None:
             self._controller.stop()
@@ -597,6 +696,8 @@ class LocalEnvironment:
             pids += [p.pid for p in self._ingress_controller.status().pods if p.pid]
         if self._balancer is not None and self._balancer.pid:
             pids.append(self._balancer.pid)
+        if self._monitoring is not None:
+            pids += self._monitoring.pids()
         return pids
 
     def wait_for(self, predicate: Callable[[EnvironmentStatus], bool], timeout: float, what: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.contract.ingress import INGRESS_TUNING, IngressTuning
+from app.slo import INGRESS_REQUESTS
 from localenv.errors import LocalEnvError
 from localenv.processes import LOOPBACK, ProcessRegistry, ensure_port_free, free_port, spawn, stop_group
 
@@ -71,11 +72,14 @@ def nginx_conf(
     tuning: IngressTuning = INGRESS_TUNING,
     admin_listen: str = "",
     worker_shutdown_timeout: float | None = None,
+    metrics: IngressMetrics | None = None,
 ) -> str:
     """The whole nginx.conf for a foreground nginx that keeps every file it writes in `state_dir`.
 
     An ingress replica passes `admin_listen` (its unix socket) and `worker_shutdown_timeout` (its drain); it
     then also answers its health endpoint, and while draining closes every keep-alive connection it answers on.
+    With `metrics`, it counts every request it answers and serves the counts as ingress-nginx's
+    `nginx_ingress_controller_requests` on its own loopback port.
     """
     modules = "".join(
         f"load_module {module};\n" for module in (NDK_MODULE, LUA_MODULE) if module is LUA_MODULE or module.exists()
@@ -98,6 +102,8 @@ def nginx_conf(
             proxy_connect_timeout {tuning.proxy_connect_timeout}s;
             proxy_read_timeout {tuning.proxy_read_timeout}s;
             add_header {UPSTREAM_STATUS_HEADER} $upstream_status always;"""
+    if metrics is not None:
+        proxy += metrics.log_block()
     # Draining: a request on a keep-alive connection is answered with `Connection: close` (keepalive_timeout 0
     # in a named location, reached by ngx.exec), so clients leave before nginx quits and closes idle ones.
     replica_locations = (
@@ -164,7 +170,7 @@ http {{
     access_log {state_dir / ACCESS_LOG} json buffer=64k flush=1s;
 
     # The pod endpoints, shared by every worker; written only through the admin location below.
-    lua_shared_dict endpoints 1m;
+    lua_shared_dict endpoints 1m;{metrics.shared_dict() if metrics else ""}
     init_by_lua_block {{
         endpoint_cache = {{ generation = -1, peers = {{}} }}
         round_robin = 0
@@ -216,6 +222,7 @@ http {{
             if canary then
                 peers = canary_cache.peers
             end
+            ngx.ctx.canary = canary
             local count = #peers
             if count == 0 then
                 ngx.header["{UPSTREAM_STATUS_HEADER}"] = "none"
@@ -265,6 +272,7 @@ http {{
         }}
     }}
 
+{metrics.server() if metrics else ""}
     # The endpoints controller's door into the shared dict: loopback only, on its own port.
     server {{
         {admin}
@@ -291,6 +299,67 @@ http {{
     }}
 }}
 """
+
+
+METRICS_PATH = "/metrics"
+METRICS_PORT_FILE = "metrics.port"
+"""Where a replica writes the port of its metrics server (in its own directory), for service discovery."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressMetrics:
+    """ingress-nginx's per-request counter, kept by the Lua log phase and served on a loopback port.
+
+    kubernetes/ingress-nginx controller-v1.15.1 internal/ingress/metric/collectors/socket.go: counter
+    `nginx_ingress_controller_requests` with labels status, method, path, namespace, ingress, service,
+    canary (plus host); `canary` is the alternative backend's upstream name (namespace-service-port) for a
+    request the canary served, empty otherwise. One location (`/`) and one Ingress here, so `path`,
+    `namespace`, `ingress` and `service` are constants; status and method come from each request.
+    """
+
+    port: int
+    namespace: str
+    ingress: str
+    service: str
+    canary_upstream: str
+    host: str
+
+    def shared_dict(self) -> str:
+        """The counters, shared by every worker."""
+        return "\n    lua_shared_dict request_counts 1m;"
+
+    def log_block(self) -> str:
+        """Count the request in the log phase: after the answer, with the status the client got."""
+        return """
+            log_by_lua_block {
+                local key = ngx.var.status .. "\\t" .. ngx.req.get_method() .. "\\t" .. (ngx.ctx.canary and "1" or "")
+                ngx.shared.request_counts:incr(key, 1, 0)
+            }"""
+
+    def server(self) -> str:
+        """The metrics server: loopback only, as ingress-nginx's :10254 is reached only by Prometheus."""
+        constant = (
+            f'path="/",namespace="{self.namespace}",ingress="{self.ingress}",'
+            f'service="{self.service}",host="{self.host}"'
+        )
+        return f"""
+    server {{
+        listen {LOOPBACK}:{self.port};
+        access_log off;
+        location = {METRICS_PATH} {{
+            default_type "text/plain; version=0.0.4";
+            content_by_lua_block {{
+                local counts = ngx.shared.request_counts
+                ngx.say("# TYPE {INGRESS_REQUESTS} counter")
+                for _, key in ipairs(counts:get_keys(0)) do
+                    local status, method, canary = string.match(key, "^(%d+)\\t([^\\t]*)\\t(.*)$")
+                    local upstream = canary == "1" and "{self.canary_upstream}" or ""
+                    ngx.say('{INGRESS_REQUESTS}{{status="', status, '",method="', method, '",canary="', upstream,
+                        '",{constant}}} ', counts:get(key))
+                end
+            }}
+        }}
+    }}"""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,16 @@ from app.contract.ingress import INGRESS_TUNING, IngressTuning
 from infra.helm_values import CONTROLLER_LABELS
 from infra.ingress_timing import LOCAL_INGRESS_TIMING, IngressTiming
 from localenv.images import INGRESS_IMAGE
-from localenv.ingress import REPLICA_HEALTH_PATH, REPLICA_STATE_PATH, TEMP_DIR, find_nginx, nginx_conf
+from localenv.ingress import (
+    METRICS_PORT_FILE,
+    REPLICA_HEALTH_PATH,
+    REPLICA_STATE_PATH,
+    TEMP_DIR,
+    IngressMetrics,
+    find_nginx,
+    nginx_conf,
+)
+from localenv.processes import free_port
 
 GRACEFUL = "graceful"
 LEGACY = "legacy"
@@ -151,6 +160,28 @@ def admin(path: Path, method: str, target: str, body: str = "") -> str:
         connection.close()
 
 
+def replica_metrics(port: int) -> IngressMetrics:
+    """The replica's request counters, labelled with the local app's Ingress, Service and canary upstream."""
+    from app.contract.canary import CANARY_SUFFIX
+    from localenv.profile import local_manifests
+
+    manifests = local_manifests("v1")
+    ingress = manifests.routes[0]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    port_ref = backend["port"].get("number") or backend["port"]["name"]
+    namespace = ingress["metadata"]["namespace"]
+    return IngressMetrics(
+        port=port,
+        namespace=namespace,
+        ingress=ingress["metadata"]["name"],
+        service=backend["name"],
+        # kubernetes/ingress-nginx controller-v1.15.1 internal/ingress/controller/util.go upstreamName:
+        # namespace-service-port, the port's number or else its name.
+        canary_upstream=f"{namespace}-{backend['name']}{CANARY_SUFFIX}-{port_ref}",
+        host=ingress["spec"]["rules"][0]["host"],
+    )
+
+
 def main() -> int:
     """Run nginx until SIGTERM, then the controller's stop sequence; the exit code is the container's."""
     timing = LOCAL_INGRESS_TIMING
@@ -164,6 +195,7 @@ def main() -> int:
     sock = admin_socket(ingress_dir, bind)
     sock.unlink(missing_ok=True)
     conf = home / "nginx.conf"
+    metrics = replica_metrics(free_port())
     conf.write_text(
         nginx_conf(
             state_dir=home,
@@ -172,8 +204,10 @@ def main() -> int:
             admin_listen=f"unix:{sock}",
             worker_shutdown_timeout=timing.drain,
             tuning=IngressTuning(**json.loads(os.environ[TUNING_ENV])) if TUNING_ENV in os.environ else INGRESS_TUNING,
+            metrics=metrics,
         )
     )
+    (home / METRICS_PORT_FILE).write_text(str(metrics.port))
     nginx = subprocess.Popen([find_nginx(), "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

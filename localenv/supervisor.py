@@ -91,6 +91,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         env = self.env
         if command == "status":
             yield {"result": env.status().to_json()}
+        elif command == "indicator":
+            yield {"result": {"indicator": env.indicator()}}
         elif command == "up":
             yield from self._streamed(lambda: env.up(version=request["version"], replicas=int(request["replicas"])))
         elif command == "deploy" and request.get("strategy") == "canary":
@@ -188,11 +190,15 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         yield {"result": {"stopped": True}}
 
 
-def serve(state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER) -> int:
+def serve(
+    state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER, monitoring: bool = False
+) -> int:
     """The supervisor's main: start the environment, answer requests until `down` or SIGTERM; 0 on a clean exit."""
     error_file = state_dir / ERROR_FILE
     error_file.unlink(missing_ok=True)
-    env = LocalEnvironment(state_dir, port=port, endpoint_propagation=endpoint_propagation, router=router)
+    env = LocalEnvironment(
+        state_dir, port=port, endpoint_propagation=endpoint_propagation, router=router, monitoring=monitoring
+    )
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
@@ -223,7 +229,9 @@ def serve(state_dir: Path, port: int, endpoint_propagation: float, router: str =
         (state_dir / PID_FILE).unlink(missing_ok=True)
 
 
-def start_daemon(state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER) -> int:
+def start_daemon(
+    state_dir: Path, port: int, endpoint_propagation: float, router: str = DEFAULT_ROUTER, monitoring: bool = False
+) -> int:
     """Start the supervisor detached and wait until it answers; returns its pid or raises its error."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = socket_path(state_dir)
@@ -241,6 +249,7 @@ def start_daemon(state_dir: Path, port: int, endpoint_propagation: float, router
         str(endpoint_propagation),
         "--router",
         router,
+        *(["--monitoring"] if monitoring else []),
     ]
     process = spawn(command, env=os.environ, log_path=state_dir / LOG_FILE, cwd=REPO_ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S
