@@ -15,6 +15,12 @@ from dataclasses import dataclass
 # 60 s). Defined here, beside the keep-alive it constrains; app/contract/ingress.py renders it.
 INGRESS_UPSTREAM_KEEPALIVE_S = 60
 
+# After SIGTERM a gthread worker keeps its kept-alive connections open this long before it exits, so a
+# request already on its way over one is answered ("Connection: close") rather than dropped. The ingress
+# always holds idle upstream connections under traffic, so every stopping pod waits it out. gunicorn
+# 27.0.1 workers/gthread.py STOP_KEEPALIVE_LINGER; tests/app/test_timing.py reads the installed value.
+GUNICORN_STOP_KEEPALIVE_LINGER_S = 2.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class Timing:
@@ -87,6 +93,11 @@ class Timing:
                 f"timing.keepalive ({self.keepalive} s) must exceed the ingress's upstream keep-alive "
                 f"({INGRESS_UPSTREAM_KEEPALIVE_S} s), or gunicorn closes connections the ingress is about to reuse"
             )
+        if self.graceful_timeout <= GUNICORN_STOP_KEEPALIVE_LINGER_S:
+            found.append(
+                f"timing.graceful_timeout ({self.graceful_timeout} s) must exceed gunicorn's keep-alive linger "
+                f"({GUNICORN_STOP_KEEPALIVE_LINGER_S:g} s), or kept-alive connections are cut at its deadline"
+            )
         if self.worker_timeout <= self.graceful_timeout:
             found.append("timing.worker_timeout must exceed timing.graceful_timeout")
         for field in (
@@ -112,8 +123,9 @@ class Timing:
         return found
 
     def drain_seconds(self) -> float:
-        """Time from 'pod terminating' until its process is gone in the usual case (preStop, then exit)."""
-        return float(self.pre_stop)
+        """Time from 'pod terminating' until its process is gone under traffic: preStop, then gunicorn's
+        keep-alive linger (nothing else in flight), then exit."""
+        return self.pre_stop + GUNICORN_STOP_KEEPALIVE_LINGER_S
 
     def rollout_floor(self, replicas: int, surge: int, time_to_ready: float) -> float:
         """Theoretical minimum rollout time: ⌈replicas / surge⌉ waves of (ready + minReady), then one drain."""

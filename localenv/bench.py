@@ -632,7 +632,7 @@ def node_group_update_floor(
 
     New nodes come up first (0 s locally); then the old nodes are drained one at a time, and a drain ends
     when every pod on the node has exited: its slowest pod's stop — an ingress pod's `ingress_stop_floor`, an
-    app pod's preStop (`Timing.drain_seconds`; gunicorn exits at once with nothing in flight), 0 for an empty
+    app pod's `Timing.drain_seconds` (preStop, then gunicorn's keep-alive linger), 0 for an empty
     node. Evicted pods' replacements start on the new nodes during the drain, so the budget waits no longer.
     """
     total = 0.0

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from gunicorn.workers import gthread
 
-from app.timing import LOCAL_TIMING, Timing
+from app.timing import GUNICORN_STOP_KEEPALIVE_LINGER_S, LOCAL_TIMING, Timing
 
 BUDGETS = [pytest.param(Timing(), id="eks"), pytest.param(LOCAL_TIMING, id="local")]
 
@@ -32,6 +33,7 @@ def test_local_budget_keeps_the_relations_at_a_human_scale() -> None:
         ({"pre_stop": 5}, "timing.pre_stop"),  # equal to propagation is not enough
         ({"pre_stop": 3}, "timing.pre_stop"),
         ({"graceful_timeout": 0}, "timing.graceful_timeout"),
+        ({"graceful_timeout": 2}, "timing.graceful_timeout"),  # not above gunicorn's 2 s keep-alive linger
         ({"shutdown_margin": 0}, "timing.shutdown_margin"),
         ({"keepalive": 60}, "timing.keepalive"),
         ({"keepalive": 2}, "timing.keepalive"),
@@ -76,9 +78,15 @@ def test_every_broken_relation_is_reported_at_once() -> None:
 
 def test_rollout_floor_is_waves_of_ready_plus_min_ready_then_one_drain() -> None:
     timing = Timing()
-    # 3 replicas, surge 1: three waves of (2 s to ready + 5 s minReady), then a 10 s preStop drain.
-    assert timing.rollout_floor(replicas=3, surge=1, time_to_ready=2.0) == 3 * (2 + 5) + 10
+    # 3 replicas, surge 1: three waves of (2 s to ready + 5 s minReady), then one drain: the 10 s preStop
+    # and gunicorn's 2 s keep-alive linger.
+    assert timing.rollout_floor(replicas=3, surge=1, time_to_ready=2.0) == 3 * (2 + 5) + 12
     # 10 replicas, surge 4: ⌈10 / 4⌉ = 3 waves.
-    assert timing.rollout_floor(replicas=10, surge=4, time_to_ready=1.0) == 3 * (1 + 5) + 10
+    assert timing.rollout_floor(replicas=10, surge=4, time_to_ready=1.0) == 3 * (1 + 5) + 12
     assert timing.startup_budget == 30
-    assert timing.drain_seconds() == 10.0
+    assert timing.drain_seconds() == 12.0
+
+
+def test_the_keep_alive_linger_is_the_installed_gunicorns() -> None:
+    # The floor counts gunicorn's own wait; an upgrade that changes it must change the constant too.
+    assert gthread.STOP_KEEPALIVE_LINGER == GUNICORN_STOP_KEEPALIVE_LINGER_S

@@ -175,15 +175,16 @@ def test_the_table_checks_every_target() -> None:
 # -- the tiers around the app: minimums, wrk's summary, the disruption table --------------------------
 
 # The local profiles: time to healthy 0.5 + 2 × 0.5 = 1.5 s; an ingress pod stops in 2.5 + 0.5 + 0.5 = 3.5 s;
-# an app pod in its preStop, 1 s.
+# an app pod in its preStop 1 s + gunicorn's 2 s keep-alive linger = 3 s.
 LOCAL_STOP = 3.5
 LOCAL_HEALTHY = 1.5
+LOCAL_APP_STOP = 3.0
 
 
 def test_the_local_profiles_give_the_numbers_the_tables_use() -> None:
     assert ingress_stop_floor() == LOCAL_STOP
     assert LOCAL_INGRESS_TIMING.time_to_healthy == LOCAL_HEALTHY
-    assert LOCAL_TIMING.drain_seconds() == 1.0
+    assert LOCAL_TIMING.drain_seconds() == LOCAL_APP_STOP
 
 
 @pytest.mark.parametrize(
@@ -208,8 +209,8 @@ def test_the_ingress_release_minimum_follows_the_timing_module() -> None:
 @pytest.mark.parametrize(
     ("nodes", "expected"),
     [
-        ([(True, True), (True, True), (True, False)], 2 * LOCAL_STOP + 1.0),  # 3 app, 2 ingress pods
-        ([(True, False), (True, False), (True, False)], 3 * 1.0),
+        ([(True, True), (True, True), (True, False)], 2 * LOCAL_STOP + LOCAL_APP_STOP),  # 3 app, 2 ingress pods
+        ([(True, False), (True, False), (True, False)], 3 * LOCAL_APP_STOP),
         ([(False, True), (False, False)], LOCAL_STOP),  # an empty node drains at once
         ([], 0.0),
     ],
@@ -219,10 +220,11 @@ def test_the_node_group_update_minimum(nodes: list[tuple[bool, bool]], expected:
 
 
 def test_the_node_group_update_minimum_follows_the_app_timing() -> None:
-    longer = Timing(**{**vars(LOCAL_TIMING), "pre_stop": 3})
-    assert node_group_update_floor([(True, False)], app=longer) == 3.0
-    # An ingress pod beside it still stops slower (3.5 s).
-    assert node_group_update_floor([(True, True)], app=longer) == LOCAL_STOP
+    longer = Timing(**{**vars(LOCAL_TIMING), "pre_stop": 2})
+    assert node_group_update_floor([(True, False)], app=longer) == 4.0  # preStop 2 s + linger 2 s
+    # Now the app pod beside an ingress pod is the slower one (4 s against 3.5 s).
+    assert node_group_update_floor([(True, True)], app=longer) == 4.0
+    assert node_group_update_floor([(False, True)], app=longer) == LOCAL_STOP
 
 
 WRK_CLEAN = """Running 10s test @ http://127.0.0.1:33187/version
