@@ -14,7 +14,9 @@ analysis then runs the smoke checks against the canary through the public URL wi
 and reads the canary pods' request counters (`http_server_request_duration_seconds_count`) from the
 stack's Prometheus over its HTTP API, with app/slo.py's `canary_request_counters` — the PromQL the local
 environment runs. Prometheus is reached through the API server's service proxy (`kubectl proxy` on a
-loopback port): no pod is exec'd into. Too little user traffic: it sends marked requests itself
+loopback port): no pod is exec'd into. The proxy runs with the stack's `analysisKubeconfig`, which assumes the
+stack's canary analysis role: Kubernetes lets it `get` the Prometheus Service's proxy and nothing else
+(infra/canary_analysis_access.py). Too little user traffic: it sends marked requests itself
 (release.analysis_traffic).
 
 Promotion sets `imageTag` to the canary's tag (`pulumi up`: the stable Deployment's surge rollout,
@@ -23,7 +25,8 @@ verified by the SmokeTest resource) while the canary still takes its share, then
 objects are deleted). Abort sets
 the weight to 0 (`pulumi up`), then removes the keys the same way.
 
-Needs the Pulumi CLI (logged in to the stack's backend, AWS credentials) and kubectl on PATH.
+Needs the Pulumi CLI (logged in to the stack's backend), the AWS CLI and kubectl on PATH, and AWS credentials of
+a role the analysis role trusts: one of clusterAdminRoles, or CI's deploy role.
 """
 
 from __future__ import annotations
