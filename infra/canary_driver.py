@@ -14,7 +14,9 @@ analysis then runs the smoke checks against the canary through the public URL wi
 and reads the canary pods' request counters (`http_server_request_duration_seconds_count`) from the
 stack's Prometheus over its HTTP API, with app/slo.py's `canary_request_counters` — the PromQL the local
 environment runs. Prometheus is reached through the API server's service proxy (`kubectl proxy` on a
-loopback port): no pod is exec'd into. Too little user traffic: it sends marked requests itself
+loopback port): no pod is exec'd into. The proxy runs with the stack's `analysisKubeconfig`, which assumes the
+stack's canary analysis role: Kubernetes lets it `get` the Prometheus Service's proxy and nothing else
+(infra/canary_analysis_access.py). Too little user traffic: it sends marked requests itself
 (release.analysis_traffic).
 
 Promotion sets `imageTag` to the canary's tag (`pulumi up`: the stable Deployment's surge rollout,
@@ -23,7 +25,8 @@ verified by the SmokeTest resource) while the canary still takes its share, then
 objects are deleted). Abort sets
 the weight to 0 (`pulumi up`), then removes the keys the same way.
 
-Needs the Pulumi CLI (logged in to the stack's backend, AWS credentials) and kubectl on PATH.
+Needs the Pulumi CLI (logged in to the stack's backend), the AWS CLI and kubectl on PATH, and AWS credentials of
+a role the analysis role trusts: one of clusterAdminRoles, or CI's deploy role.
 """
 
 from __future__ import annotations
@@ -45,20 +48,16 @@ from typing import Any
 from app import slo
 from app.contract.analysis import CanaryOutcome, Decision, run_canary
 from app.contract.canary import CanaryPolicy, CanaryStep
-from app.contract.manifests import METRICS_SCRAPER_NAMESPACE
 from app.contract.settings import SettingsError
 from app.serving import VERSION_PATH
 from app.smoke import CANARY_PATIENCE, REQUEST_TIMEOUT, check_release
-from infra.helm_values import PROMETHEUS_PORT_NAME, PROMETHEUS_SERVICE
+from infra.canary_analysis_policy import PROMETHEUS_PROXY_PATH
 
 CANARY_KEYS = ("canaryTag", "canaryWeight")
 RELEASE_OUTPUT = "release"
-PROMETHEUS_PROXY_PATH = (
-    f"/api/v1/namespaces/{METRICS_SCRAPER_NAMESPACE}/services/{PROMETHEUS_SERVICE}:{PROMETHEUS_PORT_NAME}/proxy"
-)
-"""The stack's Prometheus behind the API server's service proxy (`/api/v1/namespaces/<ns>/services/<name>:<port
-name>/proxy`, the core API's ServiceProxy subresource); kube-prometheus-stack 88.5.3 values.yaml
-prometheus.prometheusSpec.portName names the port `http-web`."""
+ANALYSIS_KUBECONFIG_OUTPUT = "analysisKubeconfig"
+"""The kubeconfig the analysis queries with: it assumes the stack's canary analysis role, which may only read
+Prometheus through the service proxy (infra/canary_analysis_access.py) — never the admin `kubeconfig` output."""
 
 
 class DriverError(RuntimeError):
@@ -254,8 +253,17 @@ def prometheus_proxy(kubectl: Command) -> Iterator[Prometheus]:
 
 @contextmanager
 def kubeconfig_file(stack: PulumiStack) -> Iterator[str]:
-    """The stack's kubeconfig output in a private temporary file, removed afterwards."""
-    content = stack.output("kubeconfig", secret=True)
+    """The stack's analysis kubeconfig output in a private temporary file, removed afterwards."""
+    try:
+        content = stack.output(ANALYSIS_KUBECONFIG_OUTPUT, secret=True)
+    except DriverError as error:
+        # pulumi/pulumi v3.259.0 pkg/cmd/pulumi/stack/stack_output.go: "current stack does not have output property"
+        if "does not have output property" not in str(error):
+            raise
+        raise DriverError(
+            f"the stack has no '{ANALYSIS_KUBECONFIG_OUTPUT}' output yet; run `pulumi up` once with this version "
+            "of the program"
+        ) from None
     handle, path = tempfile.mkstemp(prefix="example-app-kubeconfig-", suffix=".json")
     try:
         with os.fdopen(handle, "w") as file:

@@ -323,11 +323,9 @@ class Cluster(pulumi.ComponentResource):
         self.name = cluster.name
         self.oidc_provider_arn = oidc.arn
         self.oidc_provider_url = oidc.url
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-                lambda parts: kubeconfig(cluster_name=parts[0], endpoint=parts[1], ca_data=parts[2], region=args.region)
-            )
-        )
+        self._api_parts = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data)
+        self._region = args.region
+        self.kubeconfig = self.kubeconfig_as()
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -343,6 +341,23 @@ class Cluster(pulumi.ComponentResource):
                 "oidcProviderArn": self.oidc_provider_arn,
                 "oidcProviderUrl": self.oidc_provider_url,
             }
+        )
+
+    def kubeconfig_as(self, role_arn: pulumi.Input[str] = "") -> pulumi.Output[str]:
+        """The cluster's kubeconfig: its tokens signed as `role_arn` (which the caller assumes), or as the caller.
+
+        A secret like the stack's own `kubeconfig` output, though it holds no credential: it names the cluster.
+        """
+        return pulumi.Output.secret(
+            pulumi.Output.all(self._api_parts, role_arn).apply(
+                lambda parts: kubeconfig(
+                    cluster_name=parts[0][0],
+                    endpoint=parts[0][1],
+                    ca_data=parts[0][2],
+                    region=self._region,
+                    role_arn=parts[1],
+                )
+            )
         )
 
 
@@ -387,13 +402,29 @@ def require_api_access(stack: str, *, admin_roles: Sequence[str], other_roles: S
         raise pulumi.RunError(f"stack {stack!r}: {problem}")
 
 
-def kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens, no stored secret)."""
+def kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str, role_arn: str = "") -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens, no stored secret).
+
+    With `role_arn` the token is signed as that role, assumed from whatever credentials run kubectl (aws/aws-cli
+    2.36.7 awscli/customizations/eks/get_token.py: `--role-arn` → STS AssumeRole, then the presigned
+    GetCallerIdentity is signed with the role's session); without it, as the caller itself.
+    """
+    assume = ["--role-arn", role_arn] if role_arn else []
     user = {
         "exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1",
             "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                *assume,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
             "interactiveMode": "Never",
         }
     }

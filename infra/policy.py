@@ -230,6 +230,34 @@ def no_admin_policies(resource: Resource, project: str, stack: str) -> Iterator[
                 yield "a statement allows Action '*' on Resource '*'"
 
 
+RBAC_ROLES = frozenset(
+    {"kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"}
+)
+INTO_PODS = frozenset({"pods/exec", "pods/attach"})
+"""Subresources that run a command in, or attach to, a running container: the paths `kubectl proxy` refuses by
+default (kubernetes/kubectl v0.35.7 pkg/proxy/proxy_server.go DefaultPathRejectRE)."""
+
+
+def no_broad_rbac(resource: Resource, project: str, stack: str) -> Iterator[str]:
+    """Roles the program writes grant no wildcard and no way into a container (pods/exec, pods/attach).
+
+    The charts' own roles travel inside their Helm releases and are the charts' business; this holds the roles
+    the program writes itself — the canary analysis Role (infra/canary_analysis_access.py) — to naming exactly
+    what they allow. RBAC matches `*` in verbs, apiGroups and resources, and `*/<subresource>` in resources
+    (kubernetes/kubernetes pkg/apis/rbac/v1/evaluation_helpers.go); nonResourceURLs end in `*` as a prefix.
+    """
+    if resource.type not in RBAC_ROLES:
+        return
+    for index, rule in enumerate(_items(resource.props.get("rules"))):
+        for key in ("verbs", "apiGroups", "resources", "nonResourceURLs"):
+            wild = [v for v in _items(_get(rule, key)) if isinstance(v, str) and "*" in v]
+            if wild:
+                yield f"rules[{index}].{key} has the wildcard {', '.join(wild)}; name what the role needs"
+        into = sorted(INTO_PODS.intersection(v for v in _items(_get(rule, "resources")) if isinstance(v, str)))
+        if into:
+            yield f"rules[{index}] grants {', '.join(into)}, a way into running containers"
+
+
 def _statements(document: Any) -> list[Mapping[str, Any]]:
     if isinstance(document, str):
         try:
@@ -384,6 +412,7 @@ RESOURCE_RULES: dict[str, ResourceRule] = {
     "versions-pinned": versions_pinned,
     "pod-security-enforced": pod_security_enforced,
     "no-admin-policies": no_admin_policies,
+    "no-broad-rbac": no_broad_rbac,
     "no-placeholder-domains": no_placeholder_domains,
 }
 """Rules over one resource's inputs (CrossGuard resource validation)."""

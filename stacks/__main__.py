@@ -4,6 +4,7 @@ import pulumi
 
 from app.contract.canary import canary_split
 from infra.canary import Canary, CanaryArgs, release_output
+from infra.canary_analysis_access import CanaryAnalysisAccess
 from infra.ci_access import CiAccess
 from infra.cluster import Cluster, require_api_access
 from infra.dns import Dns
@@ -50,6 +51,16 @@ if settings.ci.repository:  # the GitHub workflows' OIDC roles (README "Releases
     pulumi.export("ciDeployRoleArn", ci.deploy_role_arn)
     pulumi.export("ciPreviewRoleArn", ci.preview_role_arn)
     pulumi.export("ciOidcProviderArn", ci.oidc_provider_arn)
+analysis = CanaryAnalysisAccess(  # the canary driver's Prometheus queries run as this role, not as an admin
+    f"{env}-canary-analysis",
+    settings.canary_analysis_args(
+        cluster_name=cluster.name,
+        deploy_role_arn=ci.deploy_role_arn if settings.ci.repository else None,
+        monitoring_namespace=monitoring.namespace,
+        monitoring_release=monitoring.release,
+    ),
+    opts=on_cluster,
+)
 
 if settings.platform_only:  # no imageTag and no app running yet: a new stack's first `pulumi up`
     pulumi.log.info(next_step(settings))
@@ -99,5 +110,8 @@ else:
 pulumi.export("url", settings.url)
 pulumi.export("clusterName", cluster.name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export(
+    "analysisKubeconfig", cluster.kubeconfig_as(analysis.role_arn)
+)  # what infra/canary_driver.py queries with
 pulumi.export("ingressHostname", ingress.hostname)
 pulumi.export("imageRepository", registry_url if registry_url is not None else settings.app.image_repository)

@@ -33,6 +33,7 @@ from app.contract import AppSettings, SettingsError
 from app.contract.canary import CanaryRelease
 from app.contract.manifests import stable_route
 from app.contract.routers import gateway_api, ingress_nginx
+from infra.canary_analysis_access import CanaryAnalysisAccessArgs
 from infra.ci_access import CI_ROLE_KINDS, CiAccessArgs, ci_role_name
 from infra.ci_policy import repository_arn
 from infra.cluster import ClusterArgs
@@ -340,6 +341,24 @@ class StackSettings:
             oidc_provider_arn=self.ci.oidc_provider_arn,
             state_bucket=self.ci.state_bucket,
             secrets_key_arn=self.ci.secrets_key_arn,
+            tags=self.tags,
+        )
+
+    def canary_analysis_args(
+        self,
+        *,
+        cluster_name: pulumi.Input[str],
+        deploy_role_arn: pulumi.Input[str] | None,
+        monitoring_namespace: str,
+        monitoring_release: pulumi.Resource,
+    ) -> CanaryAnalysisAccessArgs:
+        """The canary driver's query identity, assumable by the operators and CI's deploy role (None: no CI)."""
+        return CanaryAnalysisAccessArgs(
+            cluster_name=cluster_name,
+            admin_roles=self.cluster.admin_roles,
+            deploy_role_arn=deploy_role_arn,
+            namespace=monitoring_namespace,
+            monitoring_release=monitoring_release,
             tags=self.tags,
         )
 

@@ -22,11 +22,12 @@ import pytest
 
 from app import slo
 from app.contract import AppSettings
-from app.contract.analysis import snapshot
+from app.contract.analysis import CanaryOutcome, snapshot
 from app.contract.canary import CanaryPolicy, CanaryRelease, CanaryStep
 from infra import canary_driver
 from infra.canary import release_output
 from infra.canary_driver import (
+    ANALYSIS_KUBECONFIG_OUTPUT,
     PROMETHEUS_PROXY_PATH,
     Command,
     DriverError,
@@ -44,7 +45,10 @@ with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 if args[:2] == ["stack", "output"]:
     outputs = json.loads(open(os.environ["FAKE_OUTPUTS"]).read())
-    print(json.dumps(outputs.get(args[2])))
+    if args[2] not in outputs:  # as pulumi/pulumi v3.259.0 pkg/cmd/pulumi/stack/stack_output.go answers
+        sys.stderr.write("error: current stack does not have output property '" + args[2] + "'\\n")
+        sys.exit(255)
+    print(json.dumps(outputs[args[2]]))
 elif args[:2] == ["config", "rm"] and args[2] not in os.environ.get("FAKE_CONFIG", "").split(","):
     sys.stderr.write("error: configuration key '" + args[2] + "' not found for stack 'int'\\n")
     sys.exit(255)
@@ -286,4 +290,52 @@ def test_prometheus_is_reached_through_kubectl_proxy_on_loopback(tmp_path: Path,
         assert found.base_url == base
     assert PROMETHEUS_PROXY_PATH == (
         "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:http-web/proxy"
+    )
+
+
+# ---------------------------------------------------------------- the analysis queries as the analysis identity
+
+FAKE_KUBECTL = """#!{python}
+import json, os, sys, time
+args = sys.argv[1:]
+config = open(args[args.index("--kubeconfig") + 1]).read()
+with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+    log.write(json.dumps({{"args": args[:3], "kubeconfig": config}}) + "\\n")
+print("Starting to serve on 127.0.0.1:1", flush=True)
+time.sleep(30)
+"""
+
+
+def test_the_analysis_queries_with_the_analysis_kubeconfig_not_the_admin_one(
+    fake_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    stack_outputs = json.loads(outputs.read_text())
+    stack_outputs |= {"kubeconfig": "admin: cluster-admin", ANALYSIS_KUBECONFIG_OUTPUT: "analysis: services/proxy"}
+    outputs.write_text(json.dumps(stack_outputs))
+    kubectl = tmp_path / "bin" / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
+    kubectl_log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(kubectl_log))
+    queried: list[str] = []
+
+    def analysis(policy: CanaryPolicy, target: EksCanary, **_: Any) -> CanaryOutcome:
+        queried.append(target.prometheus.base_url)
+        return CanaryOutcome(True, (), ())
+
+    monkeypatch.setattr(canary_driver, "run_canary", analysis)
+    assert canary_driver.release(PulumiStack("int", "."), "v2.0.0", poll_seconds=1.0).promoted
+    (proxy,) = [json.loads(line) for line in kubectl_log.read_text().splitlines()]
+    assert proxy == {"args": ["proxy", "--port=0", "--address=127.0.0.1"], "kubeconfig": "analysis: services/proxy"}
+    assert queried == [f"http://127.0.0.1:1{PROMETHEUS_PROXY_PATH}"]
+    # The admin kubeconfig is never even read; the `pulumi up` steps run as whoever runs the driver.
+    read = [call[2] for call in calls(fake_cli) if call[:2] == ["stack", "output"]]
+    assert ANALYSIS_KUBECONFIG_OUTPUT in read and "kubeconfig" not in read
+
+
+def test_a_stack_without_the_analysis_kubeconfig_says_to_update_it_first(fake_cli: Path) -> None:
+    with pytest.raises(DriverError) as caught, canary_driver.kubeconfig_file(PulumiStack("int", ".")):
+        pass
+    assert str(caught.value) == (
+        "the stack has no 'analysisKubeconfig' output yet; run `pulumi up` once with this version of the program"
     )

@@ -21,6 +21,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 
 from harness.crossguard import UNKNOWN_ARRAY, UNKNOWN_OBJECT, UNKNOWN_STRING, pack_props, run_pack, wire
+from infra.canary_analysis_policy import analysis_rules
 from infra.policy import (
     RESOURCE_RULES,
     STACK_RULES,
@@ -35,6 +36,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "infra" / "policy_pack"
 TAGS = {"project": "example-app", "stack": "int"}
 LABELS = {"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "web"}
+
+
+def _rbac_role(*rules: dict[str, Any], kind: str = "Role") -> Resource:
+    return Resource(type=f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", name="reader", props={"rules": list(rules)})
 
 
 def _sg(ingress: list[dict[str, Any]]) -> Resource:
@@ -281,6 +286,26 @@ CASES: list[tuple[str, list[Resource], list[Resource]]] = [
         "forwarded-headers-trusted-only-behind-policy",  # a policy in another namespace selects other pods
         [_deployment(), _network_policy(namespace="other"), ENFORCING_CNI],
         [_deployment(), _network_policy(), _network_policy(namespace="other"), ENFORCING_CNI],
+    ),
+    (
+        "no-broad-rbac",
+        [_rbac_role({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]})],
+        [_rbac_role({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]})],
+    ),
+    (
+        "no-broad-rbac",  # `*/exec` matches the exec subresource of every resource
+        [_rbac_role({"apiGroups": [""], "resources": ["*/exec"], "verbs": ["get"]}, kind="ClusterRole")],
+        [_rbac_role(*analysis_rules(), kind="ClusterRole")],
+    ),
+    (
+        "no-broad-rbac",
+        [_rbac_role({**analysis_rules()[0], "verbs": ["*"]})],
+        [_rbac_role(*analysis_rules())],
+    ),
+    (
+        "no-broad-rbac",
+        [_rbac_role({"nonResourceURLs": ["/metrics*"], "verbs": ["get"]}, kind="ClusterRole")],
+        [_rbac_role({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}, kind="ClusterRole")],
     ),
 ]
 

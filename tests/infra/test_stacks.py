@@ -25,7 +25,15 @@ GraphOf = Callable[[str], Graph]
 SHAPE = {"int": (2, 1), "stg": (2, 1), "prd": (3, 3)}
 ISSUER = {"int": "letsencrypt-staging", "stg": "letsencrypt-production", "prd": "letsencrypt-production"}
 HOST = {"int": "example-app.int.example.com", "stg": "example-app.stg.example.com", "prd": "example-app.example.com"}
-OUR_COMPONENTS = ("Network", "Cluster", "IngressController", "CertIssuers", "MetricsServer", "Dns")
+OUR_COMPONENTS = (
+    "Network",
+    "Cluster",
+    "IngressController",
+    "CertIssuers",
+    "MetricsServer",
+    "Dns",
+    "CanaryAnalysisAccess",
+)
 
 pytestmark = pytest.mark.parametrize("stack", stack_names())
 
