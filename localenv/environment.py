@@ -342,7 +342,7 @@ class LocalEnvironment:
     def monitoring(self) -> Monitoring:
         """Prometheus, Alertmanager and the webhook receiver of this environment (started with monitoring=True)."""
         if self._monitoring is None:
-            raise LocalEnvError("monitoring is not running; start the environment with monitoring on (--monitoring)")
+            raise LocalEnvError("monitoring is not running: start the environment with monitoring=True")
         return self._monitoring
 
     def _start_ingress_tier(self, registry: ProcessRegistry, events: EventLog) -> tuple[LoadBalancer, IngressTier]:
