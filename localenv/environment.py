@@ -184,8 +184,8 @@ class LocalEnvironment:
         ingress_replicas: int = DEFAULT_INGRESS_REPLICAS,
         legacy_ingress_tier: bool = False,
         router: str = DEFAULT_ROUTER,
-        # Off here, on in the CLI (`--no-monitoring`): the proofs and localenv.bench measure latency on two
-        # cores, and a Prometheus scraping the pods every 0.25 s costs ≈ +9 ms at rollout p99 (README).
+        # Off by default here, on in the CLI (`--no-monitoring` there): the proofs and localenv.bench measure
+        # latency on two cores, and a Prometheus scraping the pods every 0.25 s costs ≈ +9 ms at rollout p99 (README).
         monitoring: bool = False,
     ) -> None:
         if endpoint_propagation < 0:

@@ -82,8 +82,8 @@ def missing_servers_message(missing: Sequence[tuple[str, str]]) -> str:
 def find_servers(which: Callable[[str], str | None] = shutil.which) -> tuple[str, str]:
     """Prometheus' and Alertmanager's binaries, or one clear error naming each one missing and its package.
 
-    Looked up on PATH only: Debian installs both to /usr/bin, and a PATH without them means the user has
-    chosen not to run them here.
+    Looked up on PATH only (`dpkg -L`: Debian 12's packages install both to /usr/bin, on every PATH), so a
+    PATH that leaves them out is honoured, as the CLI test of this error does.
     """
     paths = {binary: which(binary) for binary, _ in MONITORING_SERVERS}
     missing = [(binary, package) for binary, package in MONITORING_SERVERS if paths[binary] is None]
