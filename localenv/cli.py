@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from app.contract.routers import DEFAULT_ROUTER, ROUTERS
-from app.serving import VERSION_PATH
+from app.serving import PAGE_PATH, VERSION_PATH
 from app.timing import LOCAL_TIMING
 from localenv.control.events import NodeEvent
 from localenv.environment import EVENTS_FILE, EnvironmentStatus, default_state_dir
@@ -35,6 +35,7 @@ from localenv.events import (
     read_events,
 )
 from localenv.images import APP_IMAGE, IMAGES
+from localenv.monitoring import find_servers
 from localenv.processes import kill_orphans
 from localenv.profile import DEFAULT_REPLICAS, local_settings
 from localenv.supervisor import request, serve, start_daemon, stop_supervisor, stream, supervisor_pid
@@ -191,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     supervise.add_argument("--port", type=int, required=True)
     supervise.add_argument("--propagation", type=float, required=True)
     supervise.add_argument("--router", required=True)
-    supervise.add_argument("--monitoring", action="store_true")
+    supervise.add_argument("--monitoring", action=argparse.BooleanOptionalAction, default=True)
     return parser
 
 
@@ -208,11 +209,21 @@ def _port_options(sub: argparse.ArgumentParser) -> None:
         default=DEFAULT_ROUTER,
         help=f"whose route objects the local ingress serves: {' or '.join(ROUTERS)} (default %(default)s)",
     )
+    # On by default here, so `make demo` and `status` show the indicator; LocalEnvironment's default is off
+    # (localenv/environment.py says why).
     sub.add_argument(
         "--monitoring",
-        action="store_true",
-        help="also run Prometheus and Alertmanager on loopback (Debian prometheus, prometheus-alertmanager)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run Prometheus and Alertmanager on loopback for the indicator (Debian prometheus, "
+        "prometheus-alertmanager; default on; --no-monitoring skips them)",
     )
+
+
+def _check_monitoring(args: argparse.Namespace) -> None:
+    """A missing Prometheus or Alertmanager stops `up`/`demo` in this process, before any process is started."""
+    if args.monitoring:
+        find_servers()
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -230,6 +241,7 @@ def _up(args: argparse.Namespace) -> int:
         raise LocalEnvError(
             f"the local environment is already up at {url}; use `deploy --version TAG`, or `down` first"
         )
+    _check_monitoring(args)
     pid = start_daemon(state_dir, args.port, args.propagation, args.router, args.monitoring)
     result = _run_rollout(args, state_dir, "up", version=args.version, replicas=args.replicas)
     status = _environment_status(state_dir)
@@ -475,6 +487,7 @@ def _demo(args: argparse.Namespace) -> int:
     if supervisor_pid(state_dir) is not None:
         raise LocalEnvError("the local environment is already up; run `python -m localenv down` first")
     chart_path = args.chart or state_dir / "demo-timeline.png"
+    _check_monitoring(args)
     start_daemon(state_dir, args.port, args.propagation, args.router, args.monitoring)
     keep = False
     try:
@@ -484,7 +497,8 @@ def _demo(args: argparse.Namespace) -> int:
         url = _environment_status(state_dir).url
         if not args.json:
             print(f"\n{args.replicas} × {args.from_version} at {url}; rolling to {args.to_version} under traffic\n")
-        traffic = _start_traffic(url)
+        # The page, not /version: the indicator's latency objective is the page's (app/slo.py LATENCY).
+        traffic = _start_traffic(url, PAGE_PATH)
         try:
             time.sleep(1.0)  # a second of steady state before the rollout, for the chart's baseline
             traffic.mark("rollout-start")
@@ -527,7 +541,7 @@ def _demo(args: argparse.Namespace) -> int:
                 print(smoke.message())
             print(f"chart: {chart}")
         keep = args.keep
-        if keep:
+        if keep and not args.json:  # --json prints one document
             print(f"left running at {url}; stop it with `python -m localenv down`")
         return 0 if ok else 1
     finally:
@@ -627,11 +641,11 @@ def _print_event(args: argparse.Namespace, event: Event) -> None:
         print(line, flush=True)
 
 
-def _start_traffic(url: str) -> Any:
+def _start_traffic(url: str, path: str = VERSION_PATH) -> Any:
     from localenv.traffic import Traffic, TrafficPlan
 
     plan = TrafficPlan(
-        url=url + VERSION_PATH,
+        url=url + path,
         keepalive_clients=TRAFFIC_KEEPALIVE_CLIENTS,
         fresh_clients=TRAFFIC_FRESH_CLIENTS,
         max_requests=TRAFFIC_MAX_REQUESTS,

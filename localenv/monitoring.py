@@ -61,24 +61,35 @@ ANALYSIS_POLL_S = 0.25
 """Seconds between two looks of the local canary analysis (localenv/canary.py POLL_SECONDS is this number)."""
 
 
-def _find(binary: str, package: str) -> str:
-    found = shutil.which(binary) or (f"/usr/bin/{binary}" if Path(f"/usr/bin/{binary}").exists() else None)
-    if found is None:
-        raise LocalEnvError(
-            f"{binary} is not installed; install the Debian package `{package}` "
-            f"(sudo apt-get install {package}) or run without monitoring"
-        )
-    return found
+MONITORING_SERVERS = ((PROMETHEUS_BINARY, PROMETHEUS_PACKAGE), (ALERTMANAGER_BINARY, ALERTMANAGER_PACKAGE))
+"""Each server monitoring starts: (binary, the Debian package that installs it)."""
+SKIP_HINT = "--no-monitoring"
+"""How the command line runs without them (`LocalEnvironment(monitoring=False)` in Python)."""
 
 
-def find_prometheus() -> str:
-    """The prometheus binary, or one clear error naming the package to install."""
-    return _find(PROMETHEUS_BINARY, PROMETHEUS_PACKAGE)
+def missing_servers_message(missing: Sequence[tuple[str, str]]) -> str:
+    """One sentence naming every missing binary, its Debian package, and the two ways on."""
+    binaries = " and ".join(binary for binary, _ in missing)
+    packages = " ".join(package for _, package in missing)
+    verb = "is" if len(missing) == 1 else "are"
+    return (
+        f"{binaries} {verb} not installed (Debian {'package' if len(missing) == 1 else 'packages'} {packages}): "
+        f"run `make system-packages` (or `sudo apt-get install {packages}`), or start without monitoring "
+        f"(`{SKIP_HINT}`)"
+    )
 
 
-def find_alertmanager() -> str:
-    """The Alertmanager binary, or one clear error naming the package to install."""
-    return _find(ALERTMANAGER_BINARY, ALERTMANAGER_PACKAGE)
+def find_servers(which: Callable[[str], str | None] = shutil.which) -> tuple[str, str]:
+    """Prometheus' and Alertmanager's binaries, or one clear error naming each one missing and its package.
+
+    Looked up on PATH only (`dpkg -L`: Debian 12's packages install both to /usr/bin, on every PATH), so a
+    PATH that leaves them out is honoured, as the CLI test of this error does.
+    """
+    paths = {binary: which(binary) for binary, _ in MONITORING_SERVERS}
+    missing = [(binary, package) for binary, package in MONITORING_SERVERS if paths[binary] is None]
+    if missing:
+        raise LocalEnvError(missing_servers_message(missing))
+    return str(paths[PROMETHEUS_BINARY]), str(paths[ALERTMANAGER_BINARY])
 
 
 # --- configuration (pure) ----------------------------------------------------------------------------
@@ -395,7 +406,7 @@ class Monitoring:
 
     def start(self) -> None:
         """Write the configs and rules, start both servers and service discovery; returns once Prometheus is ready."""
-        prometheus, alertmanager = find_prometheus(), find_alertmanager()
+        prometheus, alertmanager = find_servers()
         shutil.rmtree(self.home, ignore_errors=True)
         targets_dir = self.home / "targets"
         targets_dir.mkdir(parents=True)

@@ -249,7 +249,7 @@ def start_daemon(
         str(endpoint_propagation),
         "--router",
         router,
-        *(["--monitoring"] if monitoring else []),
+        "--monitoring" if monitoring else "--no-monitoring",
     ]
     process = spawn(command, env=os.environ, log_path=state_dir / LOG_FILE, cwd=REPO_ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -83,6 +83,8 @@ def run_tour(state_dir: Path, port: int, say: Callable[[str], None]) -> list[Tou
     from localenv.environment import LocalEnvironment
 
     steps: list[TourStep] = []
+    # Without Prometheus, unlike `up` and `demo`: the tour counts every request itself and shows no indicator,
+    # and a scraper would only add load to the disruptions it measures.
     with LocalEnvironment(state_dir, port=port, ingress_replicas=DEFAULT_INGRESS_REPLICAS) as env:
         up = env.up(TOUR_APP_VERSION, TOUR_APP_REPLICAS)
         if not up.ok:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,18 @@ def processes_under(state_dir: Path) -> list[int]:
     return found
 
 
+def programs_under(state_dir: Path) -> dict[str, list[int]]:
+    """`processes_under(state_dir)` by program name (the first word of the command line, without its directory)."""
+    found: dict[str, list[int]] = {}
+    for pid in processes_under(state_dir):
+        try:
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        except OSError:
+            continue
+        found.setdefault(Path(program).name, []).append(pid)
+    return found
+
+
 def plan(env: LocalEnvironment, **overrides: Any) -> TrafficPlan:
     """The load every proof test uses: keep-alive and fresh-connection clients, no client retries."""
     fields: dict[str, Any] = {
@@ -97,9 +110,9 @@ def all_new_endpoints_at(events: list[Event], version: str) -> float | None:
 COMMAND_TIMEOUT_S = 120
 
 
-def run(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """One CLI invocation against `state_dir`."""
-    env = {**os.environ, "LOCALENV_STATE_DIR": str(state_dir)}
+def run(state_dir: Path, *args: str, environ: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """One CLI invocation against `state_dir`; `environ` replaces some of this process's variables (e.g. PATH)."""
+    env = {**os.environ, **(environ or {}), "LOCALENV_STATE_DIR": str(state_dir)}
     return subprocess.run(
         [sys.executable, "-m", "localenv", *args],
         cwd=REPO_ROOT,

@@ -165,7 +165,9 @@ def test_the_cli_aborts_a_bad_build_in_a_quiet_environment_on_analysis_traffic_a
     """
     state = tmp_path / "s"
     try:
-        up = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1", "--router", "gateway-api")
+        # --no-monitoring: the analysis reads the pods here (the Prometheus analysis is test_monitoring_proof.py's).
+        options = ("--port", "0", "--replicas", "2", "--version", "v1", "--router", "gateway-api", "--no-monitoring")
+        up = run(state, "up", *options)
         assert up.returncode == 0, up.stdout + up.stderr
         assert_clear_error(run(state, "abort"), "no canary is running", "--strategy canary")
         assert_clear_error(run(state, "deploy", "--version", "latest", "--strategy", "canary"), "latest")

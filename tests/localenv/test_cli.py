@@ -19,6 +19,7 @@ from harness.local_environment import (
     run,
     wait_all_gone,
 )
+from localenv import cli
 from localenv.environment import EnvironmentStatus
 from localenv.events import ProbeEvent, parse_event
 
@@ -34,11 +35,53 @@ def test_user_errors_are_one_sentence(tmp_path: Path) -> None:
     assert processes_under(state) == []
 
 
+@pytest.mark.parametrize(
+    ("flags", "monitoring"), [((), True), (("--monitoring",), True), (("--no-monitoring",), False)]
+)
+@pytest.mark.parametrize("command", ["up", "demo"])
+def test_up_and_demo_run_prometheus_and_alertmanager_unless_told_not_to(
+    command: str, flags: tuple[str, ...], monitoring: bool
+) -> None:
+    assert cli._parser().parse_args([command, *flags]).monitoring is monitoring
+
+
+@pytest.mark.parametrize(("monitoring", "flag"), [(True, "--monitoring"), (False, "--no-monitoring")])
+def test_the_supervisor_is_told_either_way(monitoring: bool, flag: str) -> None:
+    """`up` names the choice on the supervisor's command line, so the supervisor's own default never decides."""
+    supervise = ["_supervise", "--state-dir", "s", "--port", "0", "--propagation", "0.5", "--router", "r"]
+    assert cli._parser().parse_args([*supervise, flag]).monitoring is monitoring
+
+
+@pytest.mark.parametrize(
+    ("installed", "missing"),
+    [
+        ((), ("prometheus and prometheus-alertmanager", "apt-get install prometheus prometheus-alertmanager")),
+        (("prometheus",), ("prometheus-alertmanager is not installed", "apt-get install prometheus-alertmanager`")),
+        (("prometheus-alertmanager",), ("prometheus is not installed", "apt-get install prometheus`")),
+    ],
+)
+@pytest.mark.parametrize("command", ["up", "demo"])
+def test_a_missing_prometheus_or_alertmanager_stops_up_and_demo_before_anything_starts(
+    tmp_path: Path, command: str, installed: tuple[str, ...], missing: tuple[str, ...]
+) -> None:
+    bin_dir = tmp_path / "bin"  # PATH holds only these stand-ins: never run, only found
+    bin_dir.mkdir()
+    for binary in installed:
+        (bin_dir / binary).write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / binary).chmod(0o755)
+    state = tmp_path / "s"
+    result = run(state, command, "--port", "0", environ={"PATH": str(bin_dir)})
+    assert_clear_error(result, *missing, "make system-packages", "--no-monitoring")
+    assert processes_under(state) == []
+    assert not state.exists(), "the supervisor was started"
+
+
 def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tmp_path: Path) -> None:
     state = tmp_path / "s"
     running: list[int] = []
     try:
-        first = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1")
+        # Without Prometheus: this test is about the supervisor's lifecycle (the monitoring proof runs the default).
+        first = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1", "--no-monitoring")
         assert first.returncode == 0, first.stdout + first.stderr
         assert "rollout complete" in first.stdout  # one progress line per event
         assert_clear_error(run(state, "up", "--port", "0"), "already up")
@@ -49,7 +92,7 @@ def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tm
         os.kill(supervisor, signal.SIGKILL)
         assert wait_all_gone([supervisor]) == []
         assert_clear_error(run(state, "status"), "left processes behind", "down")
-        again = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1")
+        again = run(state, "up", "--port", "0", "--replicas", "2", "--version", "v1", "--no-monitoring")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "recovered from a crashed run" in again.stdout
         assert wait_all_gone(orphans) == [], "the crashed run's processes are still running"
@@ -80,8 +123,10 @@ def test_up_recovers_a_crashed_run_then_deploy_rollback_down_leave_no_process(tm
 
 def test_ctrl_c_during_the_demo_leaves_no_process(tmp_path: Path) -> None:
     state = tmp_path / "s"
+    # Without Prometheus: its stop on Ctrl-C is down's, proved in test_monitoring_proof.py.
+    options = ["--port", "0", "--replicas", "2", "--no-monitoring", "--state-dir", str(state)]
     demo = subprocess.Popen(
-        [sys.executable, "-m", "localenv", "demo", "--port", "0", "--replicas", "2", "--state-dir", str(state)],
+        [sys.executable, "-m", "localenv", "demo", *options],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

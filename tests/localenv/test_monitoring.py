@@ -103,11 +103,41 @@ def test_alertmanager_config_passes_amtool_and_scales_its_waits(tmp_path: Path) 
     assert (config["route"]["group_wait"], config["route"]["group_interval"]) == ("500ms", "5s")
 
 
-def test_a_missing_prometheus_is_one_error_naming_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mon, "PROMETHEUS_BINARY", "prometheus-not-installed-here")
-    monkeypatch.setattr(mon.shutil, "which", lambda name: None)
-    with pytest.raises(LocalEnvError, match="install the Debian package `prometheus`"):
-        mon.find_prometheus()
+@pytest.mark.parametrize(
+    ("installed", "message"),
+    [
+        (
+            {"prometheus-alertmanager"},
+            "prometheus is not installed (Debian package prometheus): run `make system-packages` "
+            "(or `sudo apt-get install prometheus`), or start without monitoring (`--no-monitoring`)",
+        ),
+        (
+            {"prometheus"},
+            "prometheus-alertmanager is not installed (Debian package prometheus-alertmanager): run `make "
+            "system-packages` (or `sudo apt-get install prometheus-alertmanager`), or start without monitoring "
+            "(`--no-monitoring`)",
+        ),
+        (
+            set(),
+            "prometheus and prometheus-alertmanager are not installed (Debian packages prometheus "
+            "prometheus-alertmanager): run `make system-packages` (or `sudo apt-get install prometheus "
+            "prometheus-alertmanager`), or start without monitoring (`--no-monitoring`)",
+        ),
+    ],
+)
+def test_missing_servers_are_one_error_naming_each_binary_its_package_and_the_ways_on(
+    installed: set[str], message: str
+) -> None:
+    with pytest.raises(LocalEnvError) as raised:
+        mon.find_servers(which=lambda name: f"/usr/bin/{name}" if name in installed else None)
+    assert str(raised.value) == message
+
+
+def test_both_servers_found_are_returned_prometheus_first() -> None:
+    assert mon.find_servers(which=lambda name: f"/opt/bin/{name}") == (
+        "/opt/bin/prometheus",
+        "/opt/bin/prometheus-alertmanager",
+    )
 
 
 def test_target_files_are_replaced_in_one_rename(tmp_path: Path) -> None:

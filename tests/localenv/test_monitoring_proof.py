@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import pytest
 
 from app import slo
 from app.contract import dashboard, rules
-from harness.local_environment import naive_deployment, plan, processes_under, run, wait_all_gone
+from harness.local_environment import naive_deployment, plan, processes_under, programs_under, run, wait_all_gone
 from localenv import LocalEnvError, LocalEnvironment
 from localenv.canary import POLL_SECONDS, release_canary
 from localenv.images import FAULTY_IMAGE
+from localenv.monitoring import ALERTMANAGER_BINARY, PROMETHEUS_BINARY
 from localenv.traffic import Traffic
 
 pytestmark = pytest.mark.process
@@ -144,24 +144,25 @@ def test_a_faulty_canary_is_aborted_from_prometheus_as_fast_as_from_the_pods(mon
     assert seconds[True] <= seconds[False] + POLL_SECONDS, seconds
 
 
-def test_cli_up_with_monitoring_shows_the_indicator_and_down_stops_both_servers(tmp_path: Path) -> None:
+def test_the_cli_demo_runs_both_servers_by_default_shows_the_indicator_and_down_stops_them(tmp_path: Path) -> None:
     state = tmp_path / "cli"
-    up = run(state, "up", "--port", "0", "--monitoring")
+    servers: dict[str, list[int]] = {}
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        status = json.loads(run(state, "status", "--json").stdout)
-        # Two bursts a few scrapes apart: a counter's first sample alone gives rate() nothing to compare.
-        for _burst in range(2):
-            for _ in range(50):
-                urllib.request.urlopen(status["url"] + "/", timeout=5).read()
-            time.sleep(3 * slo.LOCAL.scrape_interval)
+        # No flag: `make demo` runs this. --keep leaves it up for `status`; --json for the summary's numbers.
+        demo = run(state, "demo", "--port", "0", "--replicas", "2", "--keep", "--json")
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        summary = json.loads(demo.stdout)["indicator"]
+        servers = programs_under(state)
         text = run(state, "status").stdout
         indicator = json.loads(run(state, "status", "--json").stdout)["indicator"]
-        servers = processes_under(state)
     finally:
         down = run(state, "down")
-    assert "indicator    availability 100.00%" in text, text
-    assert indicator["availability"] == 1.0 and indicator["p99_seconds"] is not None, indicator
-    assert len(servers) > 2
+    # The demo's traffic asks for the page, so both objectives have data: no failed request, a page p99.
+    for reported in (summary, indicator):
+        assert reported["availability"] == 1.0 and reported["p99_seconds"] is not None, reported
+        assert reported["p99_seconds"] <= reported["latency_bound_seconds"], reported
+    assert "indicator    availability 100.00%" in text and "page p99 no traffic" not in text, text
+    assert len(servers.get(PROMETHEUS_BINARY, [])) == 1 and len(servers.get(ALERTMANAGER_BINARY, [])) == 1, servers
     assert down.returncode == 0, down.stdout + down.stderr
-    assert wait_all_gone(servers) == [], "processes left behind after down"
+    assert wait_all_gone([pid for pids in servers.values() for pid in pids]) == [], "processes left behind after down"
+    assert processes_under(state) == []
