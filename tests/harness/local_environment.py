@@ -3,17 +3,18 @@ and the check that no process is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.project_files import REPO_ROOT
-from localenv import LocalEnvironment, local_deployment
+from localenv import LocalEnvError, LocalEnvironment, local_deployment
 from localenv.events import EndpointsEvent, EndpointsStage, Event
 from localenv.traffic import Traffic, TrafficPlan
 
@@ -53,6 +54,23 @@ def processes_under(state_dir: Path) -> list[int]:
         if mentions and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+@contextlib.contextmanager
+def started_environment(state_dir: Path, **options: Any) -> Iterator[LocalEnvironment]:
+    """A started `LocalEnvironment(state_dir, port=0, **options)`; afterwards `down()`, and every process it
+    started is gone (the test fails otherwise)."""
+    environment = LocalEnvironment(state_dir, port=0, **options)
+    environment.start()
+    pids: list[int] = []
+    try:
+        yield environment
+    finally:
+        with contextlib.suppress(LocalEnvError):
+            pids = environment.pids()
+        environment.down()
+    assert wait_all_gone(pids) == [], "processes left behind after down()"
+    assert processes_under(state_dir) == []
 
 
 def programs_under(state_dir: Path) -> dict[str, list[int]]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.contract.routers import DEFAULT_ROUTER
-from harness.local_environment import processes_under, wait_all_gone
-from localenv import LocalEnvError, LocalEnvironment
+from harness.local_environment import started_environment
+from localenv import LocalEnvironment
 
 
 @pytest.fixture
@@ -20,14 +19,5 @@ def env(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalEnviron
     Its router is ingress-nginx unless a test asks:
     `@pytest.mark.parametrize("env", ROUTERS, indirect=True)`.
     """
-    environment = LocalEnvironment(tmp_path / "env", port=0, router=getattr(request, "param", DEFAULT_ROUTER))
-    environment.start()
-    pids: list[int] = []
-    try:
+    with started_environment(tmp_path / "env", router=getattr(request, "param", DEFAULT_ROUTER)) as environment:
         yield environment
-    finally:
-        with contextlib.suppress(LocalEnvError):
-            pids = environment.pids()
-        environment.down()
-    assert wait_all_gone(pids) == [], "processes left behind after down()"
-    assert processes_under(tmp_path / "env") == []

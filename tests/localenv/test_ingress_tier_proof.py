@@ -8,12 +8,11 @@ tests/localenv/control/test_target_group.py; here only what real processes can s
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
 
-from harness.local_environment import start_traffic
+from harness.local_environment import start_traffic, started_environment
 from localenv import LocalEnvironment
 from localenv.environment import EnvironmentStatus
 
@@ -53,9 +52,8 @@ def test_ingress_tier_releases_under_load_drop_nothing(env: LocalEnvironment) ->
 
 def test_negative_control_legacy_ingress_tier_loses_requests(tmp_path: Path) -> None:
     """Unready at the first signal, health-check-only removal, reset when unhealthy, no gate, no preStop."""
-    env = LocalEnvironment(tmp_path / "env", port=0, legacy_ingress_tier=True)
     failed = 0
-    try:
+    with started_environment(tmp_path / "env", legacy_ingress_tier=True) as env:
         assert env.up("v1", 3).ok
         for number in range(2, LEGACY_ATTEMPTS + 2):
             traffic = start_traffic(env)
@@ -68,9 +66,6 @@ def test_negative_control_legacy_ingress_tier_loses_requests(tmp_path: Path) -> 
             print(f"legacy ingress release {number}: {report.total} requests, {report.failed} failed {report.errors}")
             if failed:
                 break
-    finally:
-        with contextlib.suppress(Exception):
-            env.down()
     assert failed > 0, "legacy ingress releases showed no failed request: the harness is blind"
 
 

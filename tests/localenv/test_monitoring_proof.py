@@ -10,7 +10,6 @@ discovery and evaluates app/contract/rules.py's local rules; Alertmanager posts 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -20,8 +19,16 @@ import pytest
 
 from app import slo
 from app.contract import dashboard, rules
-from harness.local_environment import naive_deployment, plan, processes_under, programs_under, run, wait_all_gone
-from localenv import LocalEnvError, LocalEnvironment
+from harness.local_environment import (
+    naive_deployment,
+    plan,
+    processes_under,
+    programs_under,
+    run,
+    started_environment,
+    wait_all_gone,
+)
+from localenv import LocalEnvironment
 from localenv.canary import POLL_SECONDS, release_canary
 from localenv.images import FAULTY_IMAGE
 from localenv.monitoring import ALERTMANAGER_BINARY, PROMETHEUS_BINARY
@@ -42,17 +49,8 @@ RATE_INTERVAL = slo.duration(4 * slo.LOCAL.scrape_interval)  # Grafana's $__rate
 @pytest.fixture
 def monitored(tmp_path: Path) -> Iterator[LocalEnvironment]:
     """An environment with Prometheus and Alertmanager; every process it started is gone after the test."""
-    environment = LocalEnvironment(tmp_path / "env", port=0, monitoring=True)
-    environment.start()
-    pids: list[int] = []
-    try:
+    with started_environment(tmp_path / "env", monitoring=True) as environment:
         yield environment
-    finally:
-        with contextlib.suppress(LocalEnvError):
-            pids = environment.pids()
-        environment.down()
-    assert wait_all_gone(pids) == [], "processes left behind after down()"
-    assert processes_under(tmp_path / "env") == []
 
 
 def _traffic(env: LocalEnvironment, seconds: float) -> Traffic:
