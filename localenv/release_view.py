@@ -20,6 +20,7 @@ from app.contract import dashboard, rules
 from app.serving import PAGE_PATH
 from localenv.environment import LocalEnvironment
 from localenv.errors import LocalEnvError
+from localenv.monitoring import PrometheusAPI
 from localenv.traffic import Traffic, TrafficPlan
 
 PANELS = ("Requests by version and backend", "Error ratio", "Page latency (/)", "Pods by version and readiness")
@@ -27,6 +28,8 @@ PANELS = ("Requests by version and backend", "Error ratio", "Page latency (/)", 
 STEADY_S = 10.0
 AFTER_S = 10.0
 RATE_INTERVAL = slo.duration(4 * slo.LOCAL.scrape_interval)  # Grafana's $__rate_interval floor
+Series = tuple[str, list[tuple[float, float]]]
+"""One line of a panel: its legend and (seconds since the traffic started, value) points."""
 
 
 def _legend(template: str, metric: dict[str, str]) -> str:
@@ -35,7 +38,7 @@ def _legend(template: str, metric: dict[str, str]) -> str:
     return template.replace("{{canary}}", "stable")
 
 
-def capture(requests_per_second: float = 200.0) -> tuple[dict[str, Any], dict[str, list[tuple[str, list[Any]]]], float]:
+def capture(requests_per_second: float = 200.0) -> tuple[dict[str, Any], dict[str, list[Series]], float]:
     """Run the release and return the dashboard, each panel's series [(legend, values)], and the rollout start."""
     scope = rules.scope_named("example-app", "example-app")
     board = dashboard.release_dashboard(scope, slo.LOCAL)
@@ -60,28 +63,34 @@ def capture(requests_per_second: float = 200.0) -> tuple[dict[str, Any], dict[st
                 raise LocalEnvError("the rollout v1 → v2 did not complete")
             time.sleep(AFTER_S)
             end = time.time()
-        api = env.monitoring.api
-        found: dict[str, list[tuple[str, list[Any]]]] = {}
-        for panel in board["panels"]:
-            if panel["title"] not in PANELS:
-                continue
-            found[panel["title"]] = [
-                (
-                    _legend(target["legendFormat"], series["metric"]),
-                    [(float(t) - start, float(v)) for t, v in series["values"]],
-                )
-                for target in panel["targets"]
-                for series in api.query_range(
-                    target["expr"].replace(dashboard.RATE_INTERVAL, RATE_INTERVAL),
-                    start,
-                    end,
-                    slo.LOCAL.scrape_interval,
-                )
-            ]
+        found = panel_series(env.monitoring.api, board, start, end)
     return board, found, deployed - start
 
 
-def draw(found: dict[str, list[tuple[str, list[Any]]]], deployed_at: float, path: Path) -> Path:
+def panel_series(api: PrometheusAPI, board: dict[str, Any], start: float, end: float) -> dict[str, list[Series]]:
+    """Each release-view panel's series from Prometheus over [start, end], as the dashboard queries them:
+    [(legend, [(seconds since start, value)])]."""
+    found: dict[str, list[Series]] = {}
+    for panel in board["panels"]:
+        if panel["title"] not in PANELS:
+            continue
+        found[panel["title"]] = [
+            (
+                _legend(target["legendFormat"], series["metric"]),
+                [(float(t) - start, float(v)) for t, v in series["values"]],
+            )
+            for target in panel["targets"]
+            for series in api.query_range(
+                target["expr"].replace(dashboard.RATE_INTERVAL, RATE_INTERVAL),
+                start,
+                end,
+                slo.LOCAL.scrape_interval,
+            )
+        ]
+    return found
+
+
+def draw(found: dict[str, list[Series]], deployed_at: float, path: Path) -> Path:
     """One row per panel, time since the traffic started on x, the deploy marked."""
     import matplotlib
 

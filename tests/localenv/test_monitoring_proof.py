@@ -28,7 +28,7 @@ from harness.local_environment import (
     started_environment,
     wait_all_gone,
 )
-from localenv import LocalEnvironment
+from localenv import LocalEnvironment, release_view
 from localenv.canary import POLL_SECONDS, release_canary
 from localenv.images import FAULTY_IMAGE
 from localenv.monitoring import ALERTMANAGER_BINARY, PROMETHEUS_BINARY
@@ -63,11 +63,14 @@ def _firing(env: LocalEnvironment) -> set[str]:
     return {a["labels"]["alertname"] for a in env.monitoring.api.alerts() if a["state"] == "firing"}
 
 
-def test_dashboard_answers_during_a_rollout_and_zero_downtime_fires_nothing(monitored: LocalEnvironment) -> None:
+def test_dashboard_answers_during_a_rollout_and_zero_downtime_fires_nothing(
+    monitored: LocalEnvironment, tmp_path: Path
+) -> None:
     env = monitored
     assert env.up("v1").ok
     traffic = _traffic(env, 60.0)
     try:
+        traffic_started = time.time()
         time.sleep(8)  # a few scrapes and evaluations before the release
         started = time.time()
         assert env.deploy("v2").ok
@@ -81,10 +84,15 @@ def test_dashboard_answers_during_a_rollout_and_zero_downtime_fires_nothing(moni
         deploys = env.monitoring.api.query_range(annotations["Deploys"]["expr"], started - 2, time.time(), step)
         alerts = env.monitoring.api.query_range(annotations["Alerts"]["expr"], started - 8, time.time(), step)
         firing = _firing(env)
+        # The release view (README picture) from this rollout's data: every panel drawn has a line with points.
+        view = release_view.panel_series(env.monitoring.api, board, traffic_started, time.time())
+        picture = release_view.draw(view, started - traffic_started, tmp_path / "release-view.png")
     finally:
         report = traffic.stop()
     assert report.failed == 0, dict(report.by_status)
     assert empty == [], f"dashboard queries without data during the rollout: {empty}"
+    assert [title for title in release_view.PANELS if not any(points for _, points in view.get(title, []))] == []
+    assert picture.stat().st_size > 0
     assert {d["metric"].get(slo.VERSION_LABEL) for d in deploys} == {"v2"}, "the deploy is not marked"
     assert alerts == [] and firing == set(), f"alerts fired during a zero-downtime rollout: {alerts} {firing}"
     assert env.monitoring.receiver is not None and env.monitoring.receiver.alerts() == []
