@@ -29,7 +29,7 @@ from harness.local_environment import (
     wait_all_gone,
 )
 from localenv import LocalEnvironment, release_view
-from localenv.canary import POLL_SECONDS, release_canary
+from localenv.canary import release_canary
 from localenv.images import FAULTY_IMAGE
 from localenv.monitoring import ALERTMANAGER_BINARY, PROMETHEUS_BINARY
 from localenv.traffic import Traffic
@@ -126,7 +126,7 @@ def test_a_faulty_canary_is_aborted_from_prometheus_as_fast_as_from_the_pods(mon
     """The same faulty build, judged once from the pods' /metrics and once from Prometheus, under the same load."""
     env = monitored
     assert env.up("v1", replicas=2).ok
-    seconds: dict[bool, float] = {}
+    looks: dict[bool, int] = {}
     for from_prometheus in (False, True):
         traffic = Traffic(plan(env)).start()
         try:
@@ -143,11 +143,14 @@ def test_a_faulty_canary_is_aborted_from_prometheus_as_fast_as_from_the_pods(mon
         finally:
             traffic.stop()
         assert not outcome.promoted, outcome.summary
-        seconds[from_prometheus] = decisions[-1]
-        print(f"{'prometheus' if from_prometheus else 'pods'}: {outcome.summary} after {decisions[-1]:.2f} s")
+        looks[from_prometheus] = len(decisions)
+        print(
+            f"{'prometheus' if from_prometheus else 'pods'}: {outcome.summary} at look {len(decisions)}, "
+            f"{decisions[-1]:.2f} s"
+        )
     # As fast as reading the pods: the pods are scraped as often as the analysis looks, so Prometheus' evidence
-    # is at most one look behind.
-    assert seconds[True] <= seconds[False] + POLL_SECONDS, seconds
+    # is at most one look behind. Counted in looks, not seconds: a look's own queries take time on a busy machine.
+    assert looks[True] <= looks[False] + 1, looks
 
 
 def test_the_cli_demo_runs_both_servers_by_default_shows_the_indicator_and_down_stops_them(tmp_path: Path) -> None:
