@@ -125,13 +125,20 @@ def test_ctrl_c_during_the_demo_leaves_no_process(tmp_path: Path) -> None:
     state = tmp_path / "s"
     # Without Prometheus: its stop on Ctrl-C is down's, proved in test_monitoring_proof.py.
     options = ["--port", "0", "--replicas", "2", "--no-monitoring", "--state-dir", str(state)]
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "localenv", "demo", *options],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # As at a terminal: a shell without job control starts background jobs with SIGINT ignored, an exec keeps
+    # an ignored signal ignored, and the demo would never see the Ctrl-C this test sends. A handled one is
+    # reset to the default at exec, so the demo starts with Python's KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "localenv", "demo", *options],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert demo.stdout is not None
         for line in demo.stdout:  # wait until the rollout under traffic has begun
