@@ -42,6 +42,7 @@ from infra.canary_analysis_policy import (
     analysis_rules,
     analysis_trust_policy,
 )
+from infra.cluster_access import role_arn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +78,7 @@ class CanaryAnalysisAccess(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         account = aws.get_caller_identity(opts=invoke).account_id
         # The same ARNs infra/cluster.py gives the admin access entries: these roles exist before the program runs.
-        admin_arns = [f"arn:{partition}:iam::{account}:role/{role}" for role in args.admin_roles]
+        admin_arns = [role_arn(partition, account, role) for role in args.admin_roles]
         trusted = pulumi.Output.all(*admin_arns, *([args.deploy_role_arn] if args.deploy_role_arn else []))
 
         role = aws.iam.Role(

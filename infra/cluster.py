@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from infra.addons import AFTER_NODES, BEFORE_NODES, VPC_CNI, addon_versions, configuration_values
 from infra.ci_policy import EKS_ADMIN_POLICY, web_identity_trust_policy
-from infra.cluster_access import api_access_problem
+from infra.cluster_access import api_access_problem, role_arn
 from infra.node_rotation import FORCE_UPDATE_VERSION, NODE_GROUP_UPDATE_CONFIG
 from infra.node_types import NODE_AMI_TYPE
 
@@ -311,7 +311,7 @@ class Cluster(pulumi.ComponentResource):
             grant_cluster_access(
                 f"{name}-admin-{role.replace('/', '-').lower()}",
                 cluster_name=cluster.name,
-                principal_arn=f"arn:{partition}:iam::{account}:role/{role}",
+                principal_arn=role_arn(partition, account, role),
                 policy=EKS_ADMIN_POLICY,
                 partition=partition,
                 tags=tags,

@@ -27,6 +27,11 @@ from collections.abc import Sequence
 _ASSUMED_ROLE = re.compile(r"arn:[\w-]+:sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[^/]+")
 
 
+def role_arn(partition: str, account: str, role: str) -> str:
+    """The ARN of a role of this account given as `clusterAdminRoles` lists it (path included, no account)."""
+    return f"arn:{partition}:iam::{account}:role/{role}"
+
+
 def role_name(role: str) -> str:
     """The role's name without its path ("aws-reserved/sso.amazonaws.com/X" → "X")."""
     return role.rsplit("/", 1)[-1]
