@@ -43,7 +43,6 @@ FAST_BURN = rules.alert_name(slo.AVAILABILITY, slo.FAST_BURN)
 LOAD = 25.0
 NAIVE_ROLLOUTS = 8
 ALERT_WAIT_S = 20.0
-RATE_INTERVAL = slo.duration(4 * slo.LOCAL.scrape_interval)  # Grafana's $__rate_interval floor
 
 
 @pytest.fixture
@@ -76,7 +75,7 @@ def test_dashboard_answers_during_a_rollout_and_zero_downtime_fires_nothing(
         assert env.deploy("v2").ok
         time.sleep(3)
         board = dashboard.release_dashboard(SCOPE, slo.LOCAL)
-        panels = dashboard.queries({**board, "annotations": {"list": []}}, RATE_INTERVAL)
+        panels = dashboard.queries({**board, "annotations": {"list": []}}, release_view.RATE_INTERVAL)
         # A refused query raises, naming Prometheus' error; an empty one is a panel without data.
         empty = [expr for expr in panels if not env.monitoring.api.query(expr)]
         annotations = {a["name"]: a for a in board["annotations"]["list"]}
